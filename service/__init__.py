@@ -1,0 +1,35 @@
+"""Doorstep: door-to-door surveys and form collection. `create_app` is the only entry point."""
+from __future__ import annotations
+
+import os
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_wtf import CSRFProtect
+
+from . import config, db, i18n
+from .catalog import Catalog
+from .formspec.wtf import today_in
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or
+                str(config.ROOT / "instance"),
+                template_folder=str(config.ROOT / "templates"),
+                static_folder=str(config.ROOT / "static"))
+    app.config.from_mapping(config.load(app.instance_path, test_config))
+
+    db.init_app(app)
+    i18n.init_app(app)
+    csrf.init_app(app)
+    # Refuses to start on an invalid form definition, with one line per problem.
+    app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"])
+    app.extensions["doorstep.today"] = today_in(ZoneInfo(app.config["OFFICE_TIMEZONE"]))
+
+    from . import errors
+    errors.init_app(app)
+    from .collect import bp as collect_bp
+    app.register_blueprint(collect_bp)
+    return app

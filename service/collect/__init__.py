@@ -1,0 +1,6 @@
+"""The public side: the list of forms, a form page, submission and the thank-you page."""
+from flask import Blueprint
+
+bp = Blueprint("collect", __name__)
+
+from . import routes  # noqa: E402,F401  (routes attach themselves to bp)

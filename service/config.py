@@ -1,0 +1,57 @@
+"""Configuration: defaults first, then environment variables, then a test's overrides."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """The app's configuration as a dict; `overrides` (tests) win over the environment."""
+    overrides = overrides or {}
+    env = os.environ
+    config = {
+        "DATABASE_URL": env.get("DATABASE_URL")
+        or f"sqlite:///{Path(instance_path) / 'doorstep.db'}",
+        "FORMS_DIR": env.get("FORMS_DIR") or str(ROOT / "forms"),
+        "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Shanghai"),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
+        # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
+        # A surveyor may open a form in the morning and submit it hours later.
+        "WTF_CSRF_TIME_LIMIT": int(env.get("CSRF_TIME_LIMIT", 24 * 3600)),
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+        "LANGUAGES": ("zh", "en"),
+    }
+    config.update(overrides)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = env.get("SECRET_KEY") or _instance_secret(Path(instance_path))
+    return config
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key kept in instance/secret_key, made on first start; never a guessable default.
+
+    All gunicorn workers (and instances sharing the folder) read the same file, so sessions and CSRF
+    tokens signed by one are accepted by the others.
+    """
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker made it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

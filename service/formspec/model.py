@@ -1,0 +1,165 @@
+"""The in-memory model of a form definition: immutable, already validated, bilingual.
+
+Everything else (WTForms classes, answer rows, CSV columns, aggregates, the browser's show/hide)
+is derived from these objects, so no other module ever reads YAML or re-derives a rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+LANGUAGES = ("zh", "en")
+
+#: Question types that hold no answer of their own.
+DISPLAY_ONLY = frozenset({"note"})
+#: Question types whose answer is one of a fixed list of codes.
+CHOICE_TYPES = frozenset({"select_one", "select_multiple"})
+#: Question types compared as numbers by conditions.
+NUMERIC_TYPES = frozenset({"integer", "decimal"})
+
+QUESTION_TYPES = frozenset({
+    "text", "textarea", "integer", "decimal", "select_one", "select_multiple",
+    "date", "phone", "id_number", "note", "repeat",
+})
+
+
+@dataclass(frozen=True)
+class Text:
+    """A piece of text in each language; English falls back to Chinese when a form has none."""
+
+    zh: str
+    en: str = ""
+
+    def get(self, lang: str) -> str:
+        if lang == "en" and self.en:
+            return self.en
+        return self.zh
+
+    def as_dict(self) -> dict:
+        return {"zh": self.zh, "en": self.en} if self.en else {"zh": self.zh}
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A declarative `show_if` condition.
+
+    `op` is one of equals, not_equals, in, gt, lt, answered (a leaf naming `question`), or all / any
+    (a node holding `conditions`). `kind` is filled in at load time from the named question's type
+    (number, date, multi or text) so the server and the browser compare values the same way.
+    """
+
+    op: str
+    question: str | None = None
+    value: Any = None
+    kind: str = "text"
+    conditions: tuple[Condition, ...] = ()
+
+    def as_json(self) -> dict:
+        """The shape the browser's evaluator reads (static/form.js)."""
+        if self.op in ("all", "any"):
+            return {"op": self.op, "conditions": [c.as_json() for c in self.conditions]}
+        return {"op": self.op, "q": self.question, "v": self.value, "kind": self.kind}
+
+    def questions(self) -> Iterator[str]:
+        if self.question:
+            yield self.question
+        for c in self.conditions:
+            yield from c.questions()
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    type: str
+    label: Text
+    hint: Text | None = None
+    required: bool = False
+    pii: bool = False
+    sensitive: bool = False
+    show_if: Condition | None = None
+    choices: tuple[Choice, ...] = ()
+    min: Any = None
+    max: Any = None
+    min_selected: int | None = None
+    max_selected: int | None = None
+    max_length: int | None = None
+    min_items: int = 0
+    max_items: int | None = None
+    questions: tuple[Question, ...] = ()  # for repeat groups
+
+    @property
+    def answerable(self) -> bool:
+        return self.type not in DISPLAY_ONLY
+
+    def choice_label(self, value: str, lang: str) -> str:
+        for c in self.choices:
+            if c.value == value:
+                return c.label.get(lang)
+        return value
+
+    def children(self) -> tuple[Question, ...]:
+        return self.questions
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: Text
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Consent:
+    text: Text
+    label: Text
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    id: str
+    version: int
+    title: Text
+    description: Text
+    sections: tuple[Section, ...]
+    consent: Consent | None = None
+    sensitive_consent: Consent | None = None
+    source: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def questions(self) -> Iterator[Question]:
+        """Top-level questions in form order (repeat groups included, their children not)."""
+        for section in self.sections:
+            yield from section.questions
+
+    def all_questions(self) -> Iterator[Question]:
+        """Every question in form order, each repeat group followed by its children."""
+        for q in self.questions():
+            yield q
+            yield from q.questions
+
+    def question(self, name: str) -> Question | None:
+        return self._index.get(name)
+
+    @property
+    def _index(self) -> dict[str, Question]:
+        index = self.__dict__.get("_index_cache")
+        if index is None:
+            index = {q.name: q for q in self.all_questions()}
+            object.__setattr__(self, "_index_cache", index)
+        return index
+
+    @property
+    def has_sensitive(self) -> bool:
+        return any(q.sensitive for q in self.all_questions())
+
+    def parent_of(self, name: str) -> Question | None:
+        """The repeat group holding question `name`, or None for a top-level question."""
+        for q in self.questions():
+            if any(c.name == name for c in q.questions):
+                return q
+        return None

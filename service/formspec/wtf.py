@@ -1,0 +1,238 @@
+"""Building a Flask-WTF form class from a `FormSpec`, and validating only what is shown.
+
+A question hidden by `show_if` (or by a declined sensitive consent) is neither validated nor stored,
+exactly as the browser hides and disables it. After `validate()`, `form.answers` holds the cleaned
+answers document that `submissions.store` writes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import fields
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
+
+from . import validators as v
+from .conditions import evaluate
+from .model import FormSpec, Question
+
+
+def _today():
+    return current_app.extensions["doorstep.today"]()
+
+
+def _text(q):
+    return fields.StringField(validators=[v.Presence(q.required), v.MaxLength(q.max_length)])
+
+
+def _integer(q):
+    return fields.IntegerField(validators=[v.Presence(q.required), v.integer_text,
+                                           v.Range(q.min, q.max)])
+
+
+def _decimal(q):
+    return fields.DecimalField(validators=[v.Presence(q.required), v.finite_decimal,
+                                           v.Range(q.min, q.max)])
+
+
+def _select_one(q):
+    return fields.SelectField(choices=[SelectChoice(c.value) for c in q.choices],
+                              validators=[v.Presence(q.required)])
+
+
+def _select_multiple(q):
+    return fields.SelectMultipleField(choices=[SelectChoice(c.value) for c in q.choices],
+                                      validators=[v.Presence(q.required),
+                                                  v.Selected(q.min_selected, q.max_selected)])
+
+
+def _date(q):
+    return fields.DateField(format="%Y-%m-%d", validators=[
+        v.Presence(q.required), v.DateRange(q.min, q.max, today=_today)])
+
+
+def _phone(q):
+    return fields.StringField(validators=[v.Presence(q.required), v.phone])
+
+
+def _id_number(q):
+    return fields.StringField(validators=[v.Presence(q.required), v.id_number])
+
+
+def _repeat(q):
+    item_class = type(f"Item_{q.name}", (_ItemForm,), {
+        c.name: FIELD_FACTORIES[c.type](c) for c in q.questions if c.answerable})
+    return fields.FieldList(fields.FormField(item_class), min_entries=0)
+
+
+#: One factory per question type; an unknown type is a KeyError, never a silent default.
+FIELD_FACTORIES = {
+    "text": _text, "textarea": _text, "integer": _integer, "decimal": _decimal,
+    "select_one": _select_one, "select_multiple": _select_multiple, "date": _date,
+    "phone": _phone, "id_number": _id_number, "repeat": _repeat,
+}
+
+
+def clean_value(q: Question, field):
+    """The stored form of a valid answer: JSON-friendly, None when unanswered."""
+    data = field.data
+    if q.type == "select_multiple":
+        chosen = set(data or [])
+        return [c.value for c in q.choices if c.value in chosen] or None
+    if data is None or data == "":
+        return None
+    if q.type == "decimal":
+        return str(data)
+    if q.type == "date":
+        return data.isoformat()
+    if q.type == "phone":
+        return v.normalize_phone(data)
+    if q.type == "id_number":
+        return v.normalize_id_number(data)
+    if isinstance(data, str):
+        return data.strip() or None
+    return data
+
+
+class _ItemForm(FlaskForm):
+    """One item of a repeat group; CSRF is checked once, on the whole form."""
+
+    class Meta:
+        csrf = False
+
+
+def _uuid4(form, field):
+    try:
+        parsed = uuid.UUID(field.data or "")
+    except ValueError:
+        parsed = None
+    if parsed is None or str(parsed) != (field.data or "").lower():
+        raise ValidationError(_l("This page is out of date; please reload it and try again."))
+
+
+class SurveyForm(FlaskForm):
+    """Base class of every generated form; `spec` is set on each subclass."""
+
+    spec: FormSpec
+    submission_uuid = fields.HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.answers: dict = {}
+        self.group_errors: dict[str, list[str]] = {}
+        self.hidden: set[str] = set()
+        if not self.submission_uuid.data:
+            self.submission_uuid.data = str(uuid.uuid4())
+        if not self.is_submitted():
+            for q in self.spec.questions():
+                if q.type == "repeat":
+                    for _ in range(q.min_items):
+                        self[q.name].append_entry()
+
+    def token_ok(self) -> bool:
+        """The CSRF token and submission UUID are valid (checked before a retry is answered)."""
+        csrf = self._fields.get("csrf_token")
+        return ((csrf is None or csrf.validate(self))
+                and self.submission_uuid.validate(self, [_uuid4]))
+
+    def validate(self, extra_validators=None):
+        ok = True
+        for name in ("csrf_token", "submission_uuid", "consent", "sensitive_consent"):
+            if name in self._fields:
+                ok = self._fields[name].validate(self, self._meta_validators(name)) and ok
+        sensitive_ok = bool("sensitive_consent" in self._fields and self.sensitive_consent.data)
+        answers: dict = {}
+        for q in self.spec.questions():
+            if not q.answerable:
+                continue
+            if not self._shown(q, answers.get, sensitive_ok):
+                self.hidden.add(q.name)
+                continue
+            field = self[q.name]
+            if q.type == "repeat":
+                items, group_ok = self._validate_items(q, field, answers, sensitive_ok)
+                ok = ok and group_ok
+                if items:
+                    answers[q.name] = items
+            elif field.validate(self):
+                value = clean_value(q, field)
+                if value is not None:
+                    answers[q.name] = value
+            else:
+                ok = False
+        self.answers = answers
+        return ok
+
+    def _meta_validators(self, name):
+        if name == "submission_uuid":
+            return [_uuid4]
+        if name == "consent":
+            return [_agreed]
+        return []
+
+    @staticmethod
+    def _shown(q, lookup, sensitive_ok) -> bool:
+        if q.sensitive and not sensitive_ok:
+            return False
+        return q.show_if is None or evaluate(q.show_if, lookup)
+
+    def _validate_items(self, q, field, answers, sensitive_ok):
+        ok = True
+        items = []
+        for i, entry in enumerate(field.entries):
+            item: dict = {}
+            lookup = lambda name, item=item: item[name] if name in item else answers.get(name)  # noqa: E731
+            for child in q.questions:
+                if not child.answerable:
+                    continue
+                if not self._shown(child, lookup, sensitive_ok):
+                    self.hidden.add(f"{q.name}-{i}-{child.name}")
+                    continue
+                sub = entry.form[child.name]
+                if sub.validate(entry.form):
+                    value = clean_value(child, sub)
+                    if value is not None:
+                        item[child.name] = value
+                else:
+                    ok = False
+            items.append(item)
+        n = len(field.entries)
+        if n < q.min_items:
+            self.group_errors[q.name] = [str(_l("Add at least %(n)s.", n=q.min_items))]
+            ok = False
+        elif q.max_items is not None and n > q.max_items:
+            self.group_errors[q.name] = [str(_l("Add at most %(n)s.", n=q.max_items))]
+            ok = False
+        return items, ok
+
+
+def _agreed(form, field):
+    if not field.data:
+        raise ValidationError(_l("Please read and agree before answering."))
+
+
+def form_class(spec: FormSpec) -> type[SurveyForm]:
+    """The WTForms class of one form version, built once per spec object and kept on it."""
+    cached = spec.__dict__.get("_form_class")
+    if cached is not None:
+        return cached
+    attrs = {"spec": spec}
+    if spec.consent:
+        attrs["consent"] = fields.BooleanField(false_values=("", "n", "no", "false", "0"))
+    if spec.sensitive_consent:
+        attrs["sensitive_consent"] = fields.BooleanField(false_values=("", "n", "no", "false", "0"))
+    for q in spec.questions():
+        if q.answerable:
+            attrs[q.name] = FIELD_FACTORIES[q.type](q)
+    cls = type(f"Form_{spec.id}_{spec.version}", (SurveyForm,), attrs)
+    object.__setattr__(spec, "_form_class", cls)
+    return cls
+
+
+def today_in(tz):
+    """A callable giving today's date in the office's time zone (for 'today' date bounds)."""
+    return lambda: dt.datetime.now(tz).date()

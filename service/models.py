@@ -1,0 +1,143 @@
+"""Doorstep's tables, in one place.
+
+Storage design (see README, "Why answers are rows"):
+- `Submission` is one response: metadata and attribution as columns, and `answers` as the JSON
+  document exactly as it was accepted (the original, never changed by a correction).
+- `Answer` holds the current value of every answered question as rows: one per question, one per
+  chosen value of a select_multiple, one per question per repeat item. Per-question counts are then a
+  plain `GROUP BY value` that SQLite and PostgreSQL run alike and that indexes serve, with no JSON
+  functions whose syntax differs between the two.
+- `FormVersion` keeps each published definition, so old submissions stay readable after a form changes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    AutoField, BooleanField, CharField, DateTimeField, DoubleField, ForeignKeyField, IntegerField,
+    Model, TextField,
+)
+
+from .db import db
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: what both databases store without time zone surprises."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class FormVersion(BaseModel):
+    """A form definition as published: the validated definition as JSON and its digest."""
+
+    form_id = CharField(max_length=64)
+    version = IntegerField()
+    definition = TextField()
+    digest = CharField(max_length=64)
+    published_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("form_id", "version"), True),)
+
+
+class Area(BaseModel):
+    """A street office, community, grid or building; `path` (e.g. `/1/4/`) finds descendants fast."""
+
+    code = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT")
+    path = CharField(max_length=1000, index=True, default="/")
+
+
+class User(BaseModel):
+    """An office account: admin, manager or surveyor, belonging to one area."""
+
+    username = CharField(max_length=64, unique=True)
+    display_name = CharField(max_length=100, default="")
+    password_hash = CharField(max_length=255)
+    role = CharField(max_length=16)
+    area = ForeignKeyField(Area, null=True, backref="users", on_delete="RESTRICT")
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Link(BaseModel):
+    """A QR link: a form fixed to an area (and maybe a surveyor) and a channel."""
+
+    token = CharField(max_length=32, unique=True)
+    form_id = CharField(max_length=64, index=True)
+    area = ForeignKeyField(Area, backref="links", on_delete="RESTRICT")
+    surveyor = ForeignKeyField(User, null=True, backref="links", on_delete="RESTRICT")
+    channel = CharField(max_length=16, default="self")
+    expires_at = DateTimeField(null=True)
+    disabled = BooleanField(default=False)
+    scans = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Submission(BaseModel):
+    """One response to one version of a form."""
+
+    id = AutoField()
+    uuid = CharField(max_length=36, unique=True)   # made in the page: a retry finds the same row
+    receipt = CharField(max_length=16, unique=True)
+    form_id = CharField(max_length=64)
+    form_version = IntegerField()
+    received_at = DateTimeField(default=utcnow)    # UTC
+    channel = CharField(max_length=16, default="web")
+    status = CharField(max_length=16, default="valid")   # valid | duplicate | void
+    area = ForeignKeyField(Area, null=True, backref="submissions", on_delete="RESTRICT")
+    surveyor = ForeignKeyField(User, null=True, backref="submissions", on_delete="RESTRICT")
+    link = ForeignKeyField(Link, null=True, backref="submissions", on_delete="RESTRICT")
+    lang = CharField(max_length=8, default="zh")
+    consent = BooleanField(default=False)
+    sensitive_consent = BooleanField(default=False)
+    answers = TextField()                          # JSON as accepted, never rewritten
+
+    class Meta:
+        indexes = (
+            (("form_id", "received_at"), False),
+            (("form_id", "status"), False),
+        )
+
+
+class Answer(BaseModel):
+    """The current value of one answered question (see the module docstring)."""
+
+    submission = ForeignKeyField(Submission, backref="answer_rows", on_delete="CASCADE")
+    form_id = CharField(max_length=64)
+    question = CharField(max_length=64)
+    item = IntegerField(null=True)      # index within a repeat group; NULL at top level
+    value = TextField()
+    number = DoubleField(null=True)     # numeric questions, for min/max/mean in SQL
+
+    class Meta:
+        indexes = (
+            (("form_id", "question", "value"), False),
+            (("submission", "question"), False),
+        )
+
+
+class AuditEvent(BaseModel):
+    """Append-only record of who did what, when, from where."""
+
+    at = DateTimeField(default=utcnow, index=True)
+    user = ForeignKeyField(User, null=True, backref="audit_events", on_delete="RESTRICT")
+    username = CharField(max_length=64, default="")
+    ip = CharField(max_length=64, default="")
+    action = CharField(max_length=32, index=True)
+    target = CharField(max_length=200, default="")
+    detail = TextField(default="{}")
+
+
+MODELS = [FormVersion, Area, User, Link, Submission, Answer, AuditEvent]
+
+
+def create_tables() -> None:
+    with db.atomic():
+        db.create_tables(MODELS, safe=True)
