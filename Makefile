@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIND ?= 0.0.0.0:8000
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/*.po))
 
-.PHONY: run test install chromium bench check clean
+.PHONY: run test install chromium bench check clean messages
 
 install: $(STAMP) $(MO)
 
@@ -38,6 +38,10 @@ test: install chromium
 
 check: install
 	$(BIN)/doorstep forms check
+
+# Re-extract the UI strings and merge new ones into every catalogue (then translate the empty msgstrs).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o translations/messages.pot . && $(BIN)/pybabel update -i translations/messages.pot -d translations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

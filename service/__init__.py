@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask_wtf import CSRFProtect
 
-from . import config, db, i18n
+from . import config, db, i18n, limits
 from .catalog import Catalog
 from .formspec.wtf import today_in
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)
+    limits.init_app(app)
     # Refuses to start on an invalid form definition, with one line per problem.
     app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"])
     app.extensions["doorstep.today"] = today_in(ZoneInfo(app.config["OFFICE_TIMEZONE"]))
@@ -32,4 +33,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     from .collect import bp as collect_bp
     app.register_blueprint(collect_bp)
+    from .admin import bp as admin_bp
+    app.register_blueprint(admin_bp)
     return app

@@ -10,8 +10,9 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import formspec
+from . import areas, audit, auth, formspec
 from .config import ROOT
+from .models import Area, User
 
 
 def _create_app():
@@ -41,6 +42,93 @@ def init_command():
         sys.exit(1)
     click.echo(f"database ready; {len(list(catalog))} form(s) published: "
                + ", ".join(spec.id for spec in catalog))
+    if not User.select().exists():
+        password = auth.generate_password()
+        admin = User.create(username="admin", role="admin", must_change_password=True,
+                            password_hash=auth.hash_password(password))
+        audit.record("user_created", target=f"user:{admin.id}", user=None, username="cli",
+                     username_created="admin", role="admin", first_admin=True)
+        click.echo("")
+        click.echo("First administrator created. Sign in at /admin/login with")
+        click.echo("  username: admin")
+        click.echo(f"  one-time password: {password}")
+        click.echo("(shown only this once; you will be asked to choose a new password)")
+        click.echo("")
+
+
+@main.group("users")
+def users_group():
+    """Office accounts."""
+
+
+@users_group.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(auth.ROLES))
+@click.option("--area", "area_code", default=None, help="area code (required but for admins)")
+@click.option("--name", "display_name", default="")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@with_appcontext
+def users_create(username, role, area_code, display_name, password_stdin):
+    """Create an account; prompts for its password unless --password-stdin."""
+    _connect()
+    username = username.strip()
+    if not username or len(username) > 64:
+        _fail("username must be 1 to 64 characters")
+    if User.select().where(User.username == username).exists():
+        _fail(f"user '{username}' already exists")
+    area = None
+    if area_code:
+        area = Area.get_or_none(Area.code == area_code)
+        if area is None:
+            _fail(f"no area with code '{area_code}' (import areas first)")
+    elif role != "admin":
+        _fail(f"a {role} belongs to an area: give --area CODE")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        _fail("the password must have at least 10 characters")
+    user = User.create(username=username, display_name=display_name, role=role, area=area,
+                       password_hash=auth.hash_password(password))
+    audit.record("user_created", target=f"user:{user.id}", user=None, username="cli",
+                 username_created=username, role=role, area=area_code)
+    click.echo(f"created {role} '{username}'" + (f" in {area_code}" if area_code else ""))
+
+
+@main.group("areas")
+def areas_group():
+    """The area tree."""
+
+
+@areas_group.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@with_appcontext
+def areas_import(file):
+    """Import areas from a CSV with columns code,name,parent_code (all or nothing)."""
+    _connect()
+    try:
+        created, updated = areas.import_csv(file.read())
+    except areas.AreaError as exc:
+        for line in exc.problems:
+            click.echo(f"error: {file.name}: {line}", err=True)
+        click.echo("nothing was imported", err=True)
+        sys.exit(1)
+    except UnicodeDecodeError:
+        _fail(f"{file.name} is not UTF-8 text (save it as CSV UTF-8)")
+    audit.record("areas_imported", target=file.name, user=None, username="cli",
+                 created=created, updated=updated)
+    click.echo(f"{created} area(s) created, {updated} updated")
+
+
+def _connect():
+    from .db import db
+    db.connect(reuse_if_open=True)
+
+
+def _fail(message):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
 
 
 @main.group("forms")
@@ -48,7 +136,8 @@ def forms_group():
     """Work with the form definitions."""
 
 
-@forms_group.command("check")
+# no app context: the check must report bad forms even though the app refuses to start on them
+@forms_group.command("check", with_appcontext=False)
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def forms_check(directory):
     """Validate every form definition; one line per problem, non-zero exit on any."""
@@ -65,7 +154,7 @@ def forms_check(directory):
         click.echo(f"ok: {spec.id} v{spec.version} ({n} questions)")
 
 
-@main.command("serve")
+@main.command("serve", with_appcontext=False)
 @click.option("--bind", default=lambda: os.environ.get("BIND", "127.0.0.1:8000"), show_default=True)
 @click.option("--workers", type=int, default=None, help="gunicorn workers (default: from CPUs)")
 def serve_command(bind, workers):

@@ -18,6 +18,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "FORMS_DIR": env.get("FORMS_DIR") or str(ROOT / "forms"),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Shanghai"),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        # how many days a surveyor can still see (and correct) their own submissions
+        "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
         # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
         # A surveyor may open a form in the morning and submit it hours later.

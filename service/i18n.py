@@ -41,3 +41,14 @@ def init_app(app) -> None:
     @app.context_processor
     def _lang():
         return {"lang": current_lang()}
+
+
+# Words stored as codes and shown translated with `_(code)` in templates; listed here so the
+# message extractor finds them.
+from flask_babel import lazy_gettext as _l  # noqa: E402
+
+CODE_WORDS = (
+    _l("admin"), _l("manager"), _l("surveyor"),        # roles
+    _l("web"), _l("self"),                             # channels (surveyor is above)
+    _l("valid"), _l("duplicate"), _l("void"),          # statuses
+)

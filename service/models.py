@@ -63,7 +63,19 @@ class User(BaseModel):
     role = CharField(max_length=16)
     area = ForeignKeyField(Area, null=True, backref="users", on_delete="RESTRICT")
     active = BooleanField(default=True)
+    must_change_password = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+
+
+class LoginSession(BaseModel):
+    """A signed-in browser. The cookie holds only `sid`; logging out, disabling the user or changing
+    the password ends it on the server, whichever instance served the login."""
+
+    sid = CharField(max_length=64, unique=True)
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    ip = CharField(max_length=64, default="")
+    ended_at = DateTimeField(null=True)
 
 
 class Link(BaseModel):
@@ -123,6 +135,30 @@ class Answer(BaseModel):
         )
 
 
+class Correction(BaseModel):
+    """One corrected answer: old and new values (JSON) and the required reason."""
+
+    submission = ForeignKeyField(Submission, backref="corrections", on_delete="CASCADE")
+    question = CharField(max_length=64)
+    item = IntegerField(null=True)
+    old_value = TextField()
+    new_value = TextField()
+    reason = TextField()
+    user = ForeignKeyField(User, backref="corrections", on_delete="RESTRICT")
+    at = DateTimeField(default=utcnow)
+
+
+class StatusChange(BaseModel):
+    """A submission marked duplicate or void, or restored: nothing is ever deleted."""
+
+    submission = ForeignKeyField(Submission, backref="status_changes", on_delete="CASCADE")
+    old_status = CharField(max_length=16)
+    new_status = CharField(max_length=16)
+    reason = TextField(default="")
+    user = ForeignKeyField(User, backref="status_changes", on_delete="RESTRICT")
+    at = DateTimeField(default=utcnow)
+
+
 class AuditEvent(BaseModel):
     """Append-only record of who did what, when, from where."""
 
@@ -135,7 +171,8 @@ class AuditEvent(BaseModel):
     detail = TextField(default="{}")
 
 
-MODELS = [FormVersion, Area, User, Link, Submission, Answer, AuditEvent]
+MODELS = [FormVersion, Area, User, LoginSession, Link, Submission, Answer, Correction,
+          StatusChange, AuditEvent]
 
 
 def create_tables() -> None:

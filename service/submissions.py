@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from peewee import IntegrityError, chunked
 
 from .db import write_transaction
-from .formspec import FormSpec
-from .models import Answer, Submission
+from .formspec import FormSpec, Question
+from .models import Answer, Correction, StatusChange, Submission
 
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over a phone
 
@@ -29,17 +29,17 @@ class Attribution:
     link_id: int | None = None
 
 
+def rows_for(form_id: str, q: Question, value, item: int | None) -> list[dict]:
+    """The `Answer` rows of one answered question (one per value of a select_multiple)."""
+    values = value if isinstance(value, list) else [value]
+    number = q.type in ("integer", "decimal")
+    return [{"form_id": form_id, "question": q.name, "item": item, "value": str(v),
+             "number": float(v) if number else None} for v in values]
+
+
 def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
     """The `Answer` rows of an answers document (without the submission id)."""
     rows = []
-
-    def add(q, value, item):
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            number = float(v) if q.type in ("integer", "decimal") else None
-            rows.append({"form_id": spec.id, "question": q.name, "item": item,
-                         "value": str(v), "number": number})
-
     for q in spec.questions():
         if q.name not in answers:
             continue
@@ -47,10 +47,77 @@ def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
             for i, item in enumerate(answers[q.name]):
                 for child in q.questions:
                     if child.name in item:
-                        add(child, item[child.name], i)
+                        rows += rows_for(spec.id, child, item[child.name], i)
         else:
-            add(q, answers[q.name], None)
+            rows += rows_for(spec.id, q, answers[q.name], None)
     return rows
+
+
+def _typed(q: Question, text: str):
+    return int(text) if q.type == "integer" else text
+
+
+def current_answers(spec: FormSpec, submission: Submission) -> dict:
+    """The answers as they stand now (corrections applied), shaped like the stored document."""
+    answers: dict = {}
+    rows = (Answer.select(Answer.question, Answer.item, Answer.value)
+            .where(Answer.submission == submission).order_by(Answer.id).tuples())
+    for name, item, value in rows:
+        q = spec.question(name)
+        if q is None:
+            continue
+        parent = spec.parent_of(name)
+        if parent is not None and item is not None:
+            items = answers.setdefault(parent.name, [])
+            while len(items) <= item:
+                items.append({})
+            target = items[item]
+        else:
+            target = answers
+        if q.type == "select_multiple":
+            target.setdefault(name, []).append(value)
+        else:
+            target[name] = _typed(q, value)
+    return answers
+
+
+def correct(spec: FormSpec, submission: Submission, q: Question, item: int | None, new_value,
+            reason: str, user) -> Correction:
+    """Replace one question's current value, keeping the old and new values and the reason."""
+    old = current_answers(spec, submission)
+    if item is not None:
+        parent = spec.parent_of(q.name)
+        items = old.get(parent.name, []) if parent else []
+        old_value = items[item].get(q.name) if item < len(items) else None
+    else:
+        old_value = old.get(q.name)
+    with write_transaction():
+        scope = (Answer.submission == submission) & (Answer.question == q.name)
+        scope &= Answer.item.is_null() if item is None else (Answer.item == item)
+        Answer.delete().where(scope).execute()
+        if new_value is not None and new_value != []:
+            rows = rows_for(spec.id, q, new_value, item)
+            for row in rows:
+                row["submission"] = submission.id
+            Answer.insert_many(rows).execute()
+        return Correction.create(
+            submission=submission, question=q.name, item=item, reason=reason, user=user,
+            old_value=json.dumps(old_value, ensure_ascii=False),
+            new_value=json.dumps(new_value, ensure_ascii=False))
+
+
+STATUSES = ("valid", "duplicate", "void")
+
+
+def set_status(submission: Submission, status: str, reason: str, user) -> StatusChange:
+    if status not in STATUSES:
+        raise ValueError(status)
+    with write_transaction():
+        change = StatusChange.create(submission=submission, old_status=submission.status,
+                                     new_status=status, reason=reason, user=user)
+        Submission.update(status=status).where(Submission.id == submission.id).execute()
+    submission.status = status
+    return change
 
 
 def find(submission_uuid: str) -> Submission | None:

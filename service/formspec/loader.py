@@ -22,6 +22,8 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "answered")
 #: Names the wire format reserves for itself; a question may not take them.
 RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent", "lang"})
+#: YAML 1.1 reads a bare yes/no/on/off as a boolean, the commonest slip in a form definition.
+QUOTE_HINT = "put quotes around yes/no/on/off, which YAML reads as true/false"
 
 KEYS = {
     "common": {"name", "type", "label", "hint", "required", "pii", "sensitive", "show_if"},
@@ -165,8 +167,7 @@ def _text(check, ctx, value, required=False) -> Text | None:
             zh = en if isinstance(en, str) else ""
         for lang_code, text in (("zh", zh), ("en", en)):
             if isinstance(text, bool):
-                check.problem("", f"{ctx}: {lang_code} was read as {text}: put quotes around "
-                                  "yes/no/on/off, which YAML reads as true/false")
+                check.problem("", f"{ctx}: {lang_code} was read as {str(text).lower()}: {QUOTE_HINT}")
         if not isinstance(en, str):
             if not isinstance(en, bool):
                 check.problem("", f"{ctx}: en must be text")
@@ -333,7 +334,10 @@ def _choices(check, ctx, items) -> tuple[Choice, ...]:
             continue
         _unknown_keys(check, f"{ctx} choice {i + 1}", item, {"value", "label"})
         value = item["value"]
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+        if isinstance(value, bool):
+            check.problem(ctx, f"choice {i + 1} value was read as {str(value).lower()}: {QUOTE_HINT}")
+            continue
+        if not isinstance(value, (str, int)) or str(value) == "":
             check.problem(ctx, f"choice {i + 1} value must be text or a whole number")
             continue
         value = str(value)
@@ -416,6 +420,9 @@ def _condition(check, ctx, data, seen, scope) -> Condition | None:
             return None
         if any(isinstance(v, (dict, list)) or v is None for v in values):
             check.problem(ctx, f"show_if {op} needs plain values")
+            return None
+        if any(isinstance(v, bool) for v in values):
+            check.problem(ctx, f"show_if {op} was read as true/false: {QUOTE_HINT}")
             return None
         if kind == "number":
             try:

@@ -39,13 +39,20 @@ def _decimal(q):
                                            v.Range(q.min, q.max)])
 
 
+#: Said when a post names a choice the form does not offer (e.g. a page opened before the form
+#: changed). WTForms' own zh catalogue leaves its select_multiple message untranslated (fuzzy).
+NOT_A_CHOICE = _l("Choose from the options shown.")
+
+
 def _select_one(q):
     return fields.SelectField(choices=[SelectChoice(c.value) for c in q.choices],
+                              invalid_choice_message=NOT_A_CHOICE,
                               validators=[v.Presence(q.required)])
 
 
 def _select_multiple(q):
     return fields.SelectMultipleField(choices=[SelectChoice(c.value) for c in q.choices],
+                                      invalid_choice_message=NOT_A_CHOICE,
                                       validators=[v.Presence(q.required),
                                                   v.Selected(q.min_selected, q.max_selected)])
 
@@ -144,6 +151,10 @@ class SurveyForm(FlaskForm):
         for name in ("csrf_token", "submission_uuid", "consent", "sensitive_consent"):
             if name in self._fields:
                 ok = self._fields[name].validate(self, self._meta_validators(name)) and ok
+        if self.submission_uuid.errors:
+            # a malformed id was never stored: the re-rendered page gets a fresh one, so submitting
+            # again works instead of failing the same way forever
+            self.submission_uuid.data = str(uuid.uuid4())
         sensitive_ok = bool("sensitive_consent" in self._fields and self.sensitive_consent.data)
         answers: dict = {}
         for q in self.spec.questions():

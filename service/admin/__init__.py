@@ -1,0 +1,6 @@
+"""The office side (/admin): sign-in, responses, corrections, people and areas, the audit log."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from . import audit_log, people, responses, sessions  # noqa: E402,F401

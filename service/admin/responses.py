@@ -1,0 +1,252 @@
+"""Browsing responses, one response's detail, revealing masked values, corrections and status."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from .. import access, audit, auth, submissions
+from ..formspec.wtf import FIELD_FACTORIES, clean_value
+from ..i18n import current_lang
+from ..masking import mask
+from ..models import Area, Correction, StatusChange, Submission, User
+from . import bp
+from .forms import ConfirmForm, ReasonForm
+
+PAGE_SIZE = 25
+CHANNELS = ("web", "surveyor", "self")
+
+
+def _spec_or_404(form_id):
+    spec = current_app.extensions["doorstep.catalog"].get(form_id)
+    if spec is None:
+        abort(404)
+    return spec
+
+
+def office_tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
+
+
+def local_time(value: dt.datetime) -> str:
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(office_tz()).strftime("%Y-%m-%d %H:%M")
+
+
+def _day_start_utc(day: dt.date) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time(), tzinfo=office_tz())
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _date_arg(name):
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def filtered(user, form_id):
+    """The user's submissions of one form narrowed by the list's filters; also the filters used."""
+    query = access.submissions_for(user, form_id)
+    used = {}
+    code = request.args.get("area", "").strip()
+    if code:
+        area = access.get_area_or_404(user, code)
+        query = query.where(Submission.area.in_(access.area_ids_under(area)))
+        used["area"] = code
+    since, until = _date_arg("since"), _date_arg("until")
+    if since:
+        query = query.where(Submission.received_at >= _day_start_utc(since))
+        used["since"] = since.isoformat()
+    if until:
+        query = query.where(Submission.received_at < _day_start_utc(until + dt.timedelta(days=1)))
+        used["until"] = until.isoformat()
+    channel = request.args.get("channel", "")
+    if channel in CHANNELS:
+        query = query.where(Submission.channel == channel)
+        used["channel"] = channel
+    surveyor = request.args.get("surveyor", "").strip()
+    if surveyor:
+        query = query.where(Submission.surveyor.in_(
+            User.select(User.id).where(User.username == surveyor)))
+        used["surveyor"] = surveyor
+    status = request.args.get("status", "")
+    if status in submissions.STATUSES:
+        query = query.where(Submission.status == status)
+        used["status"] = status
+    return query, used
+
+
+def _cell(q, answers, revealed=False):
+    value = answers.get(q.name)
+    if value is None:
+        return ""
+    if q.pii and not revealed:
+        return mask(q, value)
+    if isinstance(value, list):
+        return ", ".join(_label(q, v) for v in value)
+    return _label(q, value)
+
+
+def _label(q, value):
+    return q.choice_label(str(value), current_lang()) if q.choices else str(value)
+
+
+@bp.get("/forms/<form_id>/responses")
+@auth.login_required()
+def responses(form_id):
+    user = auth.current_user()
+    spec = _spec_or_404(form_id)
+    query, used = filtered(user, form_id)
+    total = query.count()
+    page = max(1, request.args.get("page", 1, type=int))
+    rows = list(query.paginate(page, PAGE_SIZE))
+    columns = [q for q in spec.questions() if q.answerable and q.type != "repeat"][:4]
+    areas = {a.id: a for a in Area.select().where(
+        Area.id.in_([r.area_id for r in rows if r.area_id]))} if rows else {}
+    surveyors = {u.id: u for u in User.select().where(
+        User.id.in_([r.surveyor_id for r in rows if r.surveyor_id]))} if rows else {}
+    table = []
+    for row in rows:
+        answers = submissions.current_answers(spec, row)
+        table.append({"s": row, "at": local_time(row.received_at),
+                      "area": areas.get(row.area_id), "surveyor": surveyors.get(row.surveyor_id),
+                      "cells": [_cell(q, answers) for q in columns]})
+    return render_template(
+        "admin/responses.html", spec=spec, table=table, columns=columns, total=total, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), used=used, channels=CHANNELS,
+        statuses=submissions.STATUSES, areas=list(access.visible_areas(user)))
+
+
+def _detail(user, spec, submission, revealed):
+    answers = submissions.current_answers(spec, submission)
+    sections = []
+    for section in spec.sections:
+        entries = []
+        for q in section.questions:
+            if not q.answerable:
+                continue
+            if q.type == "repeat":
+                items = [[(c, _cell(c, item, revealed)) for c in q.questions if c.answerable]
+                         for item in answers.get(q.name, [])]
+                entries.append((q, items))
+            else:
+                entries.append((q, _cell(q, answers, revealed)))
+        sections.append((section, entries))
+    return sections
+
+
+@bp.route("/responses/<int:submission_id>", methods=["GET", "POST"])
+@auth.login_required()
+def response(submission_id):
+    """One response; a POST (CSRF-protected button) reveals its masked values, and is logged."""
+    user = auth.current_user()
+    submission = access.get_submission_or_404(user, submission_id)
+    spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
+                                                              submission.form_version)
+    if spec is None:
+        abort(404)
+    revealed = False
+    if request.method == "POST":
+        if not access.can_reveal(user):
+            abort(404)
+        if ConfirmForm().validate_on_submit():
+            revealed = True
+            audit.record("reveal", target=f"submission:{submission.id}",
+                         form=submission.form_id, receipt=submission.receipt)
+        else:
+            abort(400)
+    return render_template(
+        "admin/response.html", spec=spec, s=submission, sections=_detail(user, spec, submission,
+                                                                          revealed),
+        revealed=revealed, at=local_time(submission.received_at),
+        corrections=list(Correction.select().where(Correction.submission == submission)
+                         .order_by(Correction.at)),
+        status_changes=list(StatusChange.select().where(StatusChange.submission == submission)
+                            .order_by(StatusChange.at)),
+        can_reveal=access.can_reveal(user), can_status=access.can_change_status(user),
+        has_pii=any(q.pii for q in spec.all_questions()), reason_form=ReasonForm(),
+        local_time=local_time)
+
+
+def _correction_form(q):
+    """A one-question form built from the same factory as the public form, plus a reason."""
+    class CorrectionForm(FlaskForm):
+        value = FIELD_FACTORIES[q.type](q)
+        reason = TextAreaField(validators=[
+            DataRequired(message=_("Please give a reason.")), Length(max=1000)])
+    return CorrectionForm()
+
+
+@bp.route("/responses/<int:submission_id>/correct/<question>", methods=["GET", "POST"])
+@auth.login_required()
+def correct(submission_id, question):
+    user = auth.current_user()
+    submission = access.get_submission_or_404(user, submission_id)
+    spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
+                                                              submission.form_version)
+    q = spec.question(question) if spec else None
+    if q is None or not q.answerable or q.type == "repeat":
+        abort(404)
+    parent = spec.parent_of(q.name)
+    item = request.args.get("item", type=int) if parent else None
+    answers = submissions.current_answers(spec, submission)
+    if parent is not None:
+        items = answers.get(parent.name, [])
+        if item is None or not 0 <= item < len(items):
+            abort(404)
+        current = items[item].get(q.name)
+    else:
+        current = answers.get(q.name)
+    if q.sensitive and not submission.sensitive_consent:
+        flash(_("This household did not consent to sensitive questions; nothing can be added."))
+        return redirect(url_for("admin.response", submission_id=submission.id))
+    form = _correction_form(q)
+    if form.validate_on_submit():
+        new_value = clean_value(q, form.value)
+        if q.required and new_value is None:
+            form.value.errors.append(_("Please answer this question."))
+        else:
+            change = submissions.correct(spec, submission, q, item, new_value,
+                                         form.reason.data.strip(), user)
+            audit.record("correction", target=f"submission:{submission.id}",
+                         question=q.name, item=item, reason=change.reason,
+                         old="***" if q.pii else json.loads(change.old_value),
+                         new="***" if q.pii else new_value)
+            flash(_("The answer is corrected."))
+            return redirect(url_for("admin.response", submission_id=submission.id))
+    elif request.method == "GET":
+        raw = current if current is not None else ""
+        form.value.process_data(raw if not isinstance(raw, str) or q.type != "date"
+                                else dt.date.fromisoformat(raw))
+    status = 400 if form.errors else 200
+    return render_template("admin/correct.html", s=submission, spec=spec, q=q, item=item,
+                           form=form, current=current), status
+
+
+@bp.post("/responses/<int:submission_id>/status/<status>")
+@auth.login_required("admin", "manager")
+def change_status(submission_id, status):
+    user = auth.current_user()
+    submission = access.get_submission_or_404(user, submission_id)
+    if status not in submissions.STATUSES:
+        abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Please give a reason."))
+        return redirect(url_for("admin.response", submission_id=submission.id))
+    old = submission.status
+    if old != status:
+        submissions.set_status(submission, status, form.reason.data.strip(), user)
+        audit.record("status", target=f"submission:{submission.id}", old=old, new=status,
+                     reason=form.reason.data.strip())
+        flash(_("The response is marked: %(status)s.", status=status))
+    return redirect(url_for("admin.response", submission_id=submission.id))

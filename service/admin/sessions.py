@@ -1,0 +1,92 @@
+"""Signing in and out, changing one's password, and the office's home page."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from .. import access, audit, auth
+from ..limits import failed_login, limiter, login_username
+from ..models import Submission, User
+from . import bp
+from .forms import ConfirmForm, LoginForm, PasswordChangeForm
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: a crafted ?next= must not send a user elsewhere after login."""
+    if target and target.startswith("/") and not target.startswith("//") and \
+            not urlsplit(target).netloc:
+        return target
+    return url_for("admin.home")
+
+
+@bp.context_processor
+def _office():
+    return {"user": auth.current_user(), "confirm_form": ConfirmForm()}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_IP", "30/10minutes"),
+               methods=["POST"], deduct_when=failed_login)
+@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_ACCOUNT", "5/5minutes"),
+               key_func=login_username, methods=["POST"], deduct_when=failed_login)
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        user = User.get_or_none(User.username == username)
+        if auth.check_password(user, form.password.data) and user.active:
+            auth.log_in(user)
+            audit.record("login", target=f"user:{user.id}", user=user)
+            return redirect(_safe_next(request.args.get("next")))
+        audit.record("login_failed", target=f"user:{user.id}" if user else "", user=None,
+                     username=username[:64])
+        form.password.errors.append(_("Wrong username or password, or the account is disabled."))
+        return render_template("admin/login.html", form=form), 401
+    return render_template("admin/login.html", form=form), (400 if form.errors else 200)
+
+
+@bp.post("/logout")
+def logout():
+    if not ConfirmForm().validate_on_submit():   # a logout without its CSRF token is refused
+        return redirect(url_for("admin.home"))
+    user = auth.current_user()
+    if user is not None:
+        audit.record("logout", target=f"user:{user.id}")
+    auth.log_out()
+    flash(_("You are signed out."))
+    return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@auth.login_required()
+def password():
+    user = auth.current_user()
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        if not auth.check_password(user, form.current.data):
+            form.current.errors.append(_("The current password is wrong."))
+        elif form.new.data == form.current.data:
+            form.new.errors.append(_("Choose a password different from the current one."))
+        else:
+            User.update(password_hash=auth.hash_password(form.new.data),
+                        must_change_password=False).where(User.id == user.id).execute()
+            auth.end_sessions(user, keep_sid=session.get("sid"))
+            audit.record("password_changed", target=f"user:{user.id}")
+            flash(_("Your password is changed."))
+            return redirect(url_for("admin.home"))
+    status = 400 if form.errors else 200
+    return render_template("admin/password.html", form=form), status
+
+
+@bp.get("/")
+@auth.login_required()
+def home():
+    user = auth.current_user()
+    catalog = current_app.extensions["doorstep.catalog"]
+    counts = {}
+    query = access.submissions_for(user).where(Submission.status == "valid")
+    for spec in catalog:
+        counts[spec.id] = query.where(Submission.form_id == spec.id).order_by().count()
+    return render_template("admin/home.html", forms=list(catalog), counts=counts)

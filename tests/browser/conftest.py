@@ -1,0 +1,110 @@
+"""Browser fixtures: Doorstep served for real by gunicorn, and Debian's Chromium as a phone.
+
+The server is the production stack (gunicorn, two workers, a SQLite file made by `doorstep init`), so
+what the browser proves is what a household's phone would meet. Chromium is Debian's: Playwright
+cannot download its own browser here.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent          # the venv that runs pytest also has gunicorn, doorstep
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str            # http://127.0.0.1:<port>
+    database: Path      # the SQLite file the server writes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer on {url} within {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """gunicorn serving the demo forms on a free port, stopped when the session ends."""
+    home = tmp_path_factory.mktemp("live")
+    database = home / "doorstep.db"
+    env = {**os.environ,
+           "DATABASE_URL": f"sqlite:///{database}",
+           "FORMS_DIR": str(ROOT / "forms"),
+           "SECRET_KEY": "browser-test-secret",
+           "INSTANCE_PATH": str(home / "instance")}
+    init = subprocess.run([str(BIN / "doorstep"), "init"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = home / "gunicorn.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(url, process, log)
+        yield LiveServer(url=url, database=database)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless. Missing Chromium skips locally but fails in CI."""
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing (make chromium installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A page as a small Android phone in Chinese sees it: 360x740, touch, zh-CN."""
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
+                                  has_touch=True, locale="zh-CN")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
