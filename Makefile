@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # Compiled catalogues are build output (not committed): always made from the .po files.
 translations/%.mo: translations/%.po $(STAMP)
-	$(BIN)/pybabel compile -q -i $< -o $@
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 run: install
 	$(BIN)/doorstep init
