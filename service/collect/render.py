@@ -34,7 +34,12 @@ class Group:
 
 def _slot(q, name, form_field, posted):
     errors = [str(e) for e in form_field.errors] if form_field is not None else []
-    return Slot(q=q, name=name, values=posted.getlist(name), errors=errors,
+    values = posted.getlist(name)
+    if form_field is not None and form_field.raw_data:
+        # WTForms renumbers repeat items 0..n-1 (members-0, members-5 -> members-0, members-1):
+        # the field keeps what was posted under its original name
+        values = list(form_field.raw_data)
+    return Slot(q=q, name=name, values=values, errors=errors,
                 show_if=json.dumps(q.show_if.as_json(), ensure_ascii=False) if q.show_if else "")
 
 

@@ -119,6 +119,7 @@ def _uuid4(form, field):
         parsed = None
     if parsed is None or str(parsed) != (field.data or "").lower():
         raise ValidationError(_l("This page is out of date; please reload it and try again."))
+    field.data = str(parsed)   # one spelling per submission, so the unique index catches a retry
 
 
 class SurveyForm(FlaskForm):

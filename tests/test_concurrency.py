@@ -1,0 +1,152 @@
+"""Real gunicorn, several workers, one SQLite file: concurrent submissions are all stored, none
+fails with "database is locked", and a double tap that lands on two workers still stores one row.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import HTTPCookieProcessor, build_opener
+
+import pytest
+
+from .conftest import ROOT, TEST_FORMS, hidden, receipt
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+FORM = "/f/kitchen"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Phone:
+    """One browser: its own cookie jar, so its own session and CSRF token."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.opener = build_opener(HTTPCookieProcessor(CookieJar()))
+
+    def request(self, path, data=None) -> tuple[int, str]:
+        body = urlencode(data, doseq=True).encode() if data is not None else None
+        try:
+            with self.opener.open(self.base + path, body, timeout=60) as r:
+                return r.status, r.read().decode()
+        except HTTPError as e:
+            return e.code, e.read().decode()
+
+    def open_form(self) -> tuple[str, str]:
+        status, page = self.request(FORM)
+        assert status == 200, page
+        return hidden(page, "csrf_token"), hidden(page, "submission_uuid")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn with 3 workers on a fresh database; yields (base URL, database file, log file)."""
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    db_file = tmp / "doorstep.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "FORMS_DIR": str(TEST_FORMS),
+           "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp)}
+    subprocess.run([str(BIN / "doorstep"), "init"], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=60)
+    port = free_port()
+    log = tmp / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "service:create_app()"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if Phone(base).request("/")[0] == 200:
+                    break
+            except (URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not answer:\n" + log.read_text()
+            time.sleep(0.2)
+        yield base, db_file, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def all_at_once(n, work):
+    """Run work(i) in n threads that start their posts together; return the results in order."""
+    barrier = threading.Barrier(n, timeout=60)
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda i: work(i, barrier), range(n)))
+
+
+def stored(db_file, sql, *args):
+    with sqlite3.connect(db_file) as con:
+        return con.execute(sql, args).fetchall()
+
+
+def assert_no_errors(log):
+    text = log.read_text()
+    assert "database is locked" not in text and "Traceback" not in text, text
+
+
+def answers(i):
+    return {"consent": "y", "name": f"住户{i}", "employed": "yes", "members-0-mname": f"成员{i}",
+            "tags": ["a", "b"]}
+
+
+def test_twenty_concurrent_submissions_are_all_stored(server):
+    base, db_file, log = server
+
+    def submit(i, barrier):
+        phone = Phone(base)
+        token, uuid = phone.open_form()
+        barrier.wait()
+        return phone.request(FORM, {"csrf_token": token, "submission_uuid": uuid, **answers(i)})
+
+    results = all_at_once(20, submit)
+    assert [status for status, _page in results] == [200] * 20, [p for s, p in results if s != 200]
+    receipts = {receipt(page) for _status, page in results}
+    assert len(receipts) == 20 and None not in receipts
+    rows = stored(db_file, "SELECT receipt FROM submission WHERE form_id = 'kitchen'")
+    assert {r for (r,) in rows} == receipts
+    names = stored(db_file, "SELECT value FROM answer WHERE question = 'name'")
+    assert sorted(v for (v,) in names) == sorted(f"住户{i}" for i in range(20))
+    assert stored(db_file, "SELECT count(*) FROM answer WHERE question = 'tags'") == [(40,)]
+    assert_no_errors(log)
+
+
+def test_the_same_uuid_posted_five_times_at_once_is_stored_once(server):
+    base, db_file, log = server
+    _token, uuid = Phone(base).open_form()
+
+    def submit(i, barrier):
+        phone = Phone(base)   # five sessions, likely several workers: only the uuid is shared
+        token, _own = phone.open_form()
+        barrier.wait()
+        return phone.request(FORM, {"csrf_token": token, "submission_uuid": uuid, **answers(99)})
+
+    results = all_at_once(5, submit)
+    assert [status for status, _page in results] == [200] * 5
+    rows = stored(db_file, "SELECT receipt FROM submission WHERE uuid = ?", uuid)
+    assert len(rows) == 1
+    assert {receipt(page) for _status, page in results} == {rows[0][0]}
+    assert_no_errors(log)
