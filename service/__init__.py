@@ -20,6 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                 template_folder=str(config.ROOT / "templates"),
                 static_folder=str(config.ROOT / "static"))
     app.config.from_mapping(config.load(app.instance_path, test_config))
+    app.jinja_env.add_extension("jinja2.ext.do")
 
     db.init_app(app)
     i18n.init_app(app)
@@ -33,6 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     from .collect import bp as collect_bp
     app.register_blueprint(collect_bp)
+    from .collect.offline import init_compression
+    init_compression(app)   # the public pages, as the phone's page-weight budget counts them
     from .admin import bp as admin_bp
     app.register_blueprint(admin_bp)
     return app

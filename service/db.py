@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask import request
 from peewee import DatabaseProxy, SqliteDatabase
 from playhouse.db_url import connect as url_connect
 
@@ -31,6 +32,9 @@ def open_database(url: str):
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30)
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://") and "connect_timeout=" not in url:
+        # an unreachable server fails a request (and /healthz) in seconds, not a TCP timeout
+        return url_connect(url, connect_timeout=5)
     return url_connect(url)
 
 
@@ -51,6 +55,8 @@ def init_app(app) -> None:
 
     @app.before_request
     def _connect():
+        if request.endpoint == "health.healthz":   # it answers 503 itself when the database is down
+            return
         db.connect(reuse_if_open=True)
 
     @app.teardown_appcontext
@@ -58,3 +64,24 @@ def init_app(app) -> None:
         # teardown runs even when the request failed, so no connection is ever left open
         if not db.is_closed():
             db.close()
+
+
+def keyset_batches(query, key, size: int = 1000):
+    """Yield lists of rows of `query` in ascending `key` order, `size` at a time.
+
+    Each batch is its own short query (WHERE key > last ORDER BY key LIMIT size), so a million-row
+    export holds one batch in memory, on SQLite and PostgreSQL alike, and never a long cursor.
+    """
+    last = None
+    while True:
+        page = query.order_by(key)
+        if last is not None:
+            page = page.where(key > last)
+        rows = list(page.limit(size))
+        if not rows:
+            return
+        yield rows
+        last = getattr(rows[-1], key.name)
+        if len(rows) < size:
+            return
+

@@ -101,6 +101,7 @@ class Submission(BaseModel):
     form_id = CharField(max_length=64)
     form_version = IntegerField()
     received_at = DateTimeField(default=utcnow)    # UTC
+    day = CharField(max_length=10, default="")     # YYYY-MM-DD in the office's time zone
     channel = CharField(max_length=16, default="web")
     status = CharField(max_length=16, default="valid")   # valid | duplicate | void
     area = ForeignKeyField(Area, null=True, backref="submissions", on_delete="RESTRICT")
@@ -159,6 +160,34 @@ class StatusChange(BaseModel):
     at = DateTimeField(default=utcnow)
 
 
+class Tally(BaseModel):
+    """Pre-aggregated counts of valid submissions, kept in step with every write.
+
+    One row per (form, version, day, area, channel, surveyor, question, value) with how many
+    valid submissions (or repeat items) gave it. `question = ''` counts submissions themselves;
+    `value = ''` counts those that answered the question at all; text-like answers are counted only
+    that way. A repeat group's own rows count households by number of items (`value = '3'`).
+    The dashboard sums these rows instead of scanning millions of answers (see aggregate.py).
+    """
+
+    form_id = CharField(max_length=64)
+    form_version = IntegerField()
+    day = CharField(max_length=10)
+    area_id = IntegerField(default=0)        # 0: no area
+    channel = CharField(max_length=16)
+    surveyor_id = IntegerField(default=0)    # 0: no surveyor
+    question = CharField(max_length=64)
+    value = CharField(max_length=255)
+    n = IntegerField(default=0)
+
+    class Meta:
+        indexes = (
+            (("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "question",
+              "value"), True),
+            (("form_id", "question", "value", "day", "area_id", "n"), False),
+        )
+
+
 class AuditEvent(BaseModel):
     """Append-only record of who did what, when, from where."""
 
@@ -172,7 +201,7 @@ class AuditEvent(BaseModel):
 
 
 MODELS = [FormVersion, Area, User, LoginSession, Link, Submission, Answer, Correction,
-          StatusChange, AuditEvent]
+          StatusChange, Tally, AuditEvent]
 
 
 def create_tables() -> None:

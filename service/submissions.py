@@ -1,15 +1,20 @@
 """The one place a submission is written: idempotent by its UUID, all-or-nothing."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
+from collections import Counter
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from peewee import IntegrityError, chunked
 
+from . import tally
 from .db import write_transaction
 from .formspec import FormSpec, Question
-from .models import Answer, Correction, StatusChange, Submission
+from .models import Answer, Correction, StatusChange, Submission, utcnow
 
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over a phone
 
@@ -57,28 +62,33 @@ def _typed(q: Question, text: str):
     return int(text) if q.type == "integer" else text
 
 
-def current_answers(spec: FormSpec, submission: Submission) -> dict:
-    """The answers as they stand now (corrections applied), shaped like the stored document."""
+def shape(spec: FormSpec, rows) -> dict:
+    """(question, item, value) answer rows → the answers document, shaped like the stored one."""
     answers: dict = {}
-    rows = (Answer.select(Answer.question, Answer.item, Answer.value)
-            .where(Answer.submission == submission).order_by(Answer.id).tuples())
     for name, item, value in rows:
         q = spec.question(name)
         if q is None:
             continue
-        parent = spec.parent_of(name)
-        if parent is not None and item is not None:
+        target = answers
+        if item is not None:
+            parent = spec.parent_of(name)
+            if parent is None:
+                continue
             items = answers.setdefault(parent.name, [])
             while len(items) <= item:
                 items.append({})
             target = items[item]
-        else:
-            target = answers
         if q.type == "select_multiple":
             target.setdefault(name, []).append(value)
         else:
             target[name] = _typed(q, value)
     return answers
+
+
+def current_answers(spec: FormSpec, submission: Submission) -> dict:
+    """The answers as they stand now (corrections applied)."""
+    return shape(spec, Answer.select(Answer.question, Answer.item, Answer.value)
+                 .where(Answer.submission == submission).order_by(Answer.id).tuples())
 
 
 def correct(spec: FormSpec, submission: Submission, q: Question, item: int | None, new_value,
@@ -91,7 +101,10 @@ def correct(spec: FormSpec, submission: Submission, q: Question, item: int | Non
         old_value = items[item].get(q.name) if item < len(items) else None
     else:
         old_value = old.get(q.name)
+    delta = tally.question_keys(spec, q, new_value)
+    delta.subtract(tally.question_keys(spec, q, old_value))
     with write_transaction():
+        tally.count(submission, delta)
         scope = (Answer.submission == submission) & (Answer.question == q.name)
         scope &= Answer.item.is_null() if item is None else (Answer.item == item)
         Answer.delete().where(scope).execute()
@@ -112,12 +125,25 @@ STATUSES = ("valid", "duplicate", "void")
 def set_status(submission: Submission, status: str, reason: str, user) -> StatusChange:
     if status not in STATUSES:
         raise ValueError(status)
+    spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
+                                                              submission.form_version)
+    keys = tally.keys_for(spec, current_answers(spec, submission)) if spec else Counter()
+    old = submission.status
     with write_transaction():
-        change = StatusChange.create(submission=submission, old_status=submission.status,
+        change = StatusChange.create(submission=submission, old_status=old,
                                      new_status=status, reason=reason, user=user)
         Submission.update(status=status).where(Submission.id == submission.id).execute()
-    submission.status = status
+        tally.count(submission, keys, -1)          # counts only while it was valid
+        submission.status = status
+        tally.count(submission, keys, +1)          # counts only if it is valid now
     return change
+
+
+def office_day(moment: dt.datetime) -> str:
+    """The office-local calendar day of a naive-UTC moment (what 'per day' means to the office)."""
+    zone = ZoneInfo(current_app.config["OFFICE_TIMEZONE"]) if has_app_context() else \
+        ZoneInfo("Asia/Shanghai")
+    return moment.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat()
 
 
 def find(submission_uuid: str) -> Submission | None:
@@ -136,11 +162,14 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
     if existing is not None:
         return existing, False
     rows = answer_rows(spec, answers)
+    keys = tally.keys_for(spec, answers)
     document = json.dumps(answers, ensure_ascii=False, sort_keys=True)
     for _attempt in range(5):
+        received = utcnow()
         try:
             with write_transaction():
                 submission = Submission.create(
+                    received_at=received, day=office_day(received),
                     uuid=submission_uuid, receipt=new_receipt(), form_id=spec.id,
                     form_version=spec.version, channel=attribution.channel,
                     area=attribution.area_id, surveyor=attribution.surveyor_id,
@@ -150,6 +179,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                     row["submission"] = submission.id
                 for batch in chunked(rows, 200):
                     Answer.insert_many(batch).execute()
+                tally.count(submission, keys)
             return submission, True
         except IntegrityError:
             existing = find(submission_uuid)

@@ -159,7 +159,8 @@ class FormSpec:
 
     def parent_of(self, name: str) -> Question | None:
         """The repeat group holding question `name`, or None for a top-level question."""
-        for q in self.questions():
-            if any(c.name == name for c in q.questions):
-                return q
-        return None
+        parents = self.__dict__.get("_parent_cache")
+        if parents is None:
+            parents = {c.name: q for q in self.questions() for c in q.questions}
+            object.__setattr__(self, "_parent_cache", parents)
+        return parents.get(name)

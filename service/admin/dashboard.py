@@ -1,0 +1,69 @@
+"""The dashboard of one form (/admin/forms/<form_id>) and the filters it shares with exports."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import abort, current_app, render_template, request
+
+from .. import access, aggregate, auth, charts
+from ..masking import mask
+from ..models import User
+from . import bp
+from .responses import CHANNELS
+
+
+def spec_or_404(form_id):
+    spec = current_app.extensions["doorstep.catalog"].get(form_id)
+    if spec is None:
+        abort(404)
+    return spec
+
+
+def _date(name):
+    try:
+        return dt.date.fromisoformat(request.args.get(name, "").strip())
+    except ValueError:
+        return None
+
+
+def parse_filters(user: User, spec) -> aggregate.Filters:
+    """The dashboard/export filters from the query string; anything out of scope is a 404."""
+    args = request.args
+    f = aggregate.Filters(since=_date("since"), until=_date("until"))
+    if args.get("area"):
+        f.area = access.get_area_or_404(user, args["area"].strip())
+    if args.get("channel") in CHANNELS:
+        f.channel = args["channel"]
+    if args.get("surveyor"):
+        found = User.get_or_none(User.username == args["surveyor"].strip())
+        if found is None or (user.role != "admin" and (
+                found.area is None or not access.can_see_area(user, found.area))):
+            abort(404)
+        f.surveyor = found
+    version = args.get("version", type=int)
+    if version:
+        f.version = version
+    q = spec.question(args.get("q", ""))
+    if q is not None and q.choices and args.get("v") in {c.value for c in q.choices}:
+        f.answer = (q.name, args["v"])
+    return f
+
+
+@bp.get("/forms/<form_id>")
+@auth.login_required("admin", "manager")
+def dashboard(form_id):
+    user = auth.current_user()
+    spec = spec_or_404(form_id)
+    filters = parse_filters(user, spec)
+    board = aggregate.build(spec, user, filters)
+    texts = aggregate.latest_texts(spec, user, filters)
+    for q in spec.all_questions():
+        if q.pii and q.name in texts:
+            texts[q.name] = [mask(q, v) for v in texts[q.name]]
+    filter_questions = [q for q in spec.all_questions() if q.choices]
+    return render_template(
+        "admin/dashboard.html", spec=spec, board=board, filters=filters, args=filters.as_args(),
+        texts=texts, charts=charts, channels=CHANNELS, areas=list(access.visible_areas(user)),
+        filter_questions=filter_questions,
+        surveyors=list(access.manageable_users(user).where(User.role == "surveyor"))
+        if user.role != "surveyor" else [])

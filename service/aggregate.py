@@ -1,0 +1,372 @@
+"""The dashboard's figures: totals per area, day, channel and surveyor, and per-question breakdowns.
+
+Counts come from `Tally` (pre-aggregated, see tally.py), so a million submissions cost a sum over a
+few hundred thousand small rows instead of a scan of tens of millions of answers. Filtering by one
+question's answer cannot be pre-aggregated; that case counts the raw rows (`RawSource`), slower but
+with the same results, because both sources feed the same code below.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from peewee import fn
+
+from . import access
+from .formspec.model import CHOICE_TYPES, NUMERIC_TYPES, FormSpec, Question
+from .models import Answer, Area, Submission, Tally, User
+from .tally import TEXT_LIKE
+
+
+@dataclass
+class Filters:
+    area: Area | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    channel: str | None = None
+    surveyor: User | None = None
+    version: int | None = None
+    answer: tuple[str, str] | None = None     # (question, value): only submissions with it
+
+    def as_args(self) -> dict:
+        """The filters as query parameters (for links and for the export URLs)."""
+        args = {}
+        if self.area is not None:
+            args["area"] = self.area.code
+        if self.since:
+            args["since"] = self.since.isoformat()
+        if self.until:
+            args["until"] = self.until.isoformat()
+        if self.channel:
+            args["channel"] = self.channel
+        if self.surveyor is not None:
+            args["surveyor"] = self.surveyor.username
+        if self.version:
+            args["version"] = str(self.version)
+        if self.answer:
+            args["q"], args["v"] = self.answer
+        return args
+
+
+def _area_scope(user: User, filters: Filters):
+    """Area ids to restrict to, or None for no restriction (an admin without an area filter)."""
+    anchor = filters.area or (user.area if user.role != "admin" else None)
+    if anchor is None:
+        return None
+    return access.area_ids_under(anchor)
+
+
+class TallySource:
+    """Figures from the pre-aggregated counts."""
+
+    def __init__(self, spec: FormSpec, user: User, filters: Filters):
+        cond = Tally.form_id == spec.id
+        areas = _area_scope(user, filters)
+        if areas is not None:
+            cond &= Tally.area_id.in_(areas)
+        if filters.since:
+            cond &= Tally.day >= filters.since.isoformat()
+        if filters.until:
+            cond &= Tally.day <= filters.until.isoformat()
+        if filters.channel:
+            cond &= Tally.channel == filters.channel
+        if filters.surveyor is not None:
+            cond &= Tally.surveyor_id == filters.surveyor.id
+        if filters.version:
+            cond &= Tally.form_version == filters.version
+        self.cond = cond
+
+    def by(self, dim: str) -> Counter:
+        column = getattr(Tally, dim)
+        rows = (Tally.select(column, fn.SUM(Tally.n))
+                .where(self.cond & (Tally.question == "")).group_by(column).tuples())
+        return Counter({key: int(n) for key, n in rows if n})
+
+    def values(self) -> Counter:
+        rows = (Tally.select(Tally.question, Tally.value, fn.SUM(Tally.n))
+                .where(self.cond & (Tally.question != ""))
+                .group_by(Tally.question, Tally.value).tuples())
+        return Counter({(q, v): int(n) for q, v, n in rows if n})
+
+
+def submission_condition(spec: FormSpec, user: User, filters: Filters, statuses=("valid",)):
+    """The WHERE clause on Submission for a user's scope and the filters (exports use it too)."""
+    cond = Submission.form_id == spec.id
+    if statuses:
+        cond &= Submission.status.in_(list(statuses))
+    areas = _area_scope(user, filters)
+    if areas is not None:
+        cond &= Submission.area.in_(areas)
+    if filters.since:
+        cond &= Submission.day >= filters.since.isoformat()
+    if filters.until:
+        cond &= Submission.day <= filters.until.isoformat()
+    if filters.channel:
+        cond &= Submission.channel == filters.channel
+    if filters.surveyor is not None:
+        cond &= Submission.surveyor == filters.surveyor
+    if filters.version:
+        cond &= Submission.form_version == filters.version
+    if filters.answer:
+        question, value = filters.answer
+        cond &= Submission.id.in_(Answer.select(Answer.submission).where(
+            (Answer.form_id == spec.id) & (Answer.question == question) &
+            (Answer.value == value)))
+    return cond
+
+
+class RawSource:
+    """Figures counted from submissions and answers (used when filtering by an answer)."""
+
+    DIMS = {"area_id": Submission.area, "day": Submission.day, "channel": Submission.channel,
+            "surveyor_id": Submission.surveyor}
+
+    def __init__(self, spec: FormSpec, user: User, filters: Filters):
+        self.spec = spec
+        self.ids = Submission.select(Submission.id).where(submission_condition(spec, user, filters))
+
+    def by(self, dim: str) -> Counter:
+        column = self.DIMS[dim]
+        rows = (Submission.select(column, fn.COUNT(Submission.id))
+                .where(Submission.id.in_(self.ids)).group_by(column).tuples())
+        return Counter({(key or 0) if dim in ("area_id", "surveyor_id") else key: n
+                        for key, n in rows})
+
+    def values(self) -> Counter:
+        spec = self.spec
+        counts: Counter = Counter()
+        in_scope = Answer.submission.in_(self.ids)
+        valued = [q.name for q in spec.all_questions() if q.answerable and q.type != "repeat"
+                  and q.type not in TEXT_LIKE]
+        if valued:
+            rows = (Answer.select(Answer.question, Answer.value, fn.COUNT(Answer.id))
+                    .where(in_scope & Answer.question.in_(valued))
+                    .group_by(Answer.question, Answer.value).tuples())
+            counts.update({(q, v): n for q, v, n in rows})
+        # "answered": distinct submissions (top level) or distinct items (inside repeats)
+        unit = Answer.submission * 100000 + fn.COALESCE(Answer.item, 0)
+        rows = (Answer.select(Answer.question, fn.COUNT(unit.distinct()))
+                .where(in_scope).group_by(Answer.question).tuples())
+        counts.update({(q, ""): n for q, n in rows})
+        for group in (q for q in spec.questions() if q.type == "repeat"):
+            children = [c.name for c in group.questions]
+            per_sub = (Answer.select(Answer.submission, fn.COUNT(Answer.item.distinct()).alias("k"))
+                       .where(in_scope & Answer.question.in_(children))
+                       .group_by(Answer.submission))
+            rows = (Answer.select(per_sub.c.k, fn.COUNT(per_sub.c.submission_id))
+                    .from_(per_sub).group_by(per_sub.c.k).tuples())
+            for k, n in rows:
+                counts[(group.name, str(k))] += n
+                counts[(group.name, "")] += n
+        return counts
+
+
+@dataclass
+class QuestionStats:
+    q: Question
+    base: int                          # submissions (or repeat items) the percentages refer to
+    answered: int
+    choices: list = field(default_factory=list)      # (choice, count, percent)
+    numbers: dict | None = None                      # count, mean, median, min, max
+    histogram: list = field(default_factory=list)    # (label, count)
+    months: list = field(default_factory=list)       # (YYYY-MM, count)
+    latest: list = field(default_factory=list)       # text answers, masked when pii
+    items: int = 0                                   # repeat groups: items in all
+    sizes: list = field(default_factory=list)        # repeat groups: (k items, households)
+    children: list = field(default_factory=list)     # repeat groups: their questions' stats
+
+    @property
+    def no_answer(self) -> int:
+        return max(0, self.base - self.answered)
+
+
+def _percent(n, base):
+    return round(100.0 * n / base, 1) if base else 0.0
+
+
+def _numbers(values: Counter):
+    """count, mean, median, min, max of a {number: count} distribution."""
+    total = sum(values.values())
+    if not total:
+        return None
+    ordered = sorted(values.items())
+    mean = sum(v * n for v, n in ordered) / total
+
+    def nth(k):   # the k-th smallest value, 0-based
+        seen = 0
+        for v, n in ordered:
+            seen += n
+            if k < seen:
+                return v
+        return ordered[-1][0]
+    median = nth(total // 2) if total % 2 else (nth(total // 2 - 1) + nth(total // 2)) / 2
+    return {"count": total, "mean": mean, "median": median, "min": ordered[0][0],
+            "max": ordered[-1][0]}
+
+
+def _nice_width(span, bins=10):
+    raw = span / bins if span else 1
+    power = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        if raw <= step * power:
+            return step * power
+    return 10 * power
+
+
+def histogram(values: Counter, integer: bool) -> list:
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if integer and high - low <= 12:
+        return [(str(int(v)), values.get(v, 0)) for v in range(int(low), int(high) + 1)]
+    width = _nice_width(high - low)
+    if integer:
+        width = max(1, int(width))
+    start = math.floor(low / width) * width
+    bins: Counter = Counter()
+    for v, n in values.items():
+        bins[int((v - start) // width)] += n
+    out = []
+    for i in range(max(bins) + 1):
+        lo = start + i * width
+        hi = lo + width
+        label = (f"{int(lo)}–{int(hi) - 1}" if integer and width > 1 else
+                 f"{int(lo)}" if integer else f"{lo:g}–{hi:g}")
+        out.append((label, bins.get(i, 0)))
+    return out
+
+
+def question_stats(q: Question, counts: Counter, base: int) -> QuestionStats:
+    stats = QuestionStats(q=q, base=base, answered=counts.get((q.name, ""), 0))
+    if q.type in CHOICE_TYPES:
+        stats.choices = [(c, counts.get((q.name, c.value), 0),
+                          _percent(counts.get((q.name, c.value), 0), base)) for c in q.choices]
+    elif q.type in NUMERIC_TYPES:
+        values: Counter = Counter()
+        for (name, value), n in counts.items():
+            if name == q.name and value:
+                try:
+                    values[float(value)] += n
+                except ValueError:
+                    continue
+        stats.numbers = _numbers(values)
+        stats.histogram = histogram(values, q.type == "integer")
+    elif q.type == "date":
+        months: Counter = Counter()
+        for (name, value), n in counts.items():
+            if name == q.name and value:
+                months[value[:7]] += n
+        stats.months = sorted(months.items())
+    return stats
+
+
+@dataclass
+class Dashboard:
+    total: int
+    by_area: list            # (area or None, count, has_children)
+    by_day: list             # (YYYY-MM-DD, count)
+    by_channel: list         # (channel, count)
+    by_surveyor: list        # (user or None, count)
+    questions: list          # QuestionStats in form order
+    raw: bool                # counted from raw rows (answer filter) rather than tallies
+
+
+def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
+    source = RawSource(spec, user, filters) if filters.answer else TallySource(spec, user, filters)
+    per_area = source.by("area_id")
+    total = sum(per_area.values())
+    per_day = source.by("day")
+    counts = source.values()
+
+    questions = []
+    for q in spec.questions():
+        if not q.answerable:
+            continue
+        if q.type == "repeat":
+            stats = QuestionStats(q=q, base=total, answered=counts.get((q.name, ""), 0))
+            sizes = sorted(((int(v), n) for (name, v), n in counts.items()
+                            if name == q.name and v), key=lambda kv: kv[0])
+            stats.sizes = sizes
+            stats.items = sum(k * n for k, n in sizes)
+            stats.children = [question_stats(c, counts, stats.items)
+                              for c in q.questions if c.answerable]
+            questions.append(stats)
+        else:
+            questions.append(question_stats(q, counts, total))
+
+    return Dashboard(
+        total=total, by_area=_areas_below(user, filters, per_area), by_day=_days(per_day, filters),
+        by_channel=sorted(source.by("channel").items(), key=lambda kv: -kv[1]),
+        by_surveyor=_surveyors(source.by("surveyor_id")), questions=questions,
+        raw=bool(filters.answer))
+
+
+def _areas_below(user, filters, per_area: Counter) -> list:
+    """Counts rolled up to the children of the current area (drill-down one level at a time)."""
+    anchor = filters.area or (user.area if user.role != "admin" else None)
+    if anchor is None:
+        children = list(Area.select().where(Area.parent.is_null()).order_by(Area.code))
+    else:
+        children = list(Area.select().where(Area.parent == anchor).order_by(Area.code))
+    if not children:
+        return [(anchor, sum(per_area.values()), False)] if anchor is not None else \
+            [(None, per_area.get(0, 0), False)]
+    paths = {a.id: a.path for a in Area.select(Area.id, Area.path).where(
+        Area.id.in_([k for k in per_area if k]))} if per_area else {}
+    has_children = {a.parent_id for a in Area.select(Area.parent).where(
+        Area.parent.in_([c.id for c in children]))}
+    rolled: Counter = Counter()
+    for area_id, n in per_area.items():
+        path = paths.get(area_id, "")
+        for child in children:
+            if path.startswith(child.path):
+                rolled[child.id] += n
+                break
+        else:
+            rolled[None] += n    # the anchor itself, or no area
+    out = [(c, rolled.get(c.id, 0), c.id in has_children) for c in children]
+    if rolled.get(None):
+        out.append((anchor, rolled[None], False))
+    return out
+
+
+def _days(per_day: Counter, filters: Filters) -> list:
+    days = [d for d in per_day if d]
+    if not days and not (filters.since and filters.until):
+        return []
+    first = filters.since or dt.date.fromisoformat(min(days))
+    last = filters.until or dt.date.fromisoformat(max(days))
+    if (last - first).days > 366:        # keep the chart readable: the latest year
+        first = last - dt.timedelta(days=366)
+    out, day = [], first
+    while day <= last:
+        out.append((day.isoformat(), per_day.get(day.isoformat(), 0)))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _surveyors(per_surveyor: Counter) -> list:
+    users = {u.id: u for u in User.select().where(User.id.in_([k for k in per_surveyor if k]))}
+    rows = [(users.get(k), n) for k, n in per_surveyor.items()]
+    return sorted(rows, key=lambda row: -row[1])
+
+
+def latest_texts(spec: FormSpec, user: User, filters: Filters, per_question: int = 5) -> dict:
+    """The latest few answers of each text-like question, from the newest matching submissions."""
+    names = [q.name for q in spec.all_questions() if q.type in TEXT_LIKE]
+    if not names:
+        return {}
+    newest = [sid for (sid,) in RawSource(spec, user, filters).ids
+              .order_by(Submission.id.desc()).limit(200).tuples()]
+    if not newest:
+        return {}
+    out: dict = defaultdict(list)
+    rows = (Answer.select(Answer.question, Answer.value)
+            .where(Answer.submission.in_(newest) & Answer.question.in_(names))
+            .order_by(Answer.submission.desc(), Answer.id).tuples())
+    for name, value in rows:
+        if len(out[name]) < per_question:
+            out[name].append(value)
+    return dict(out)
