@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIND ?= 0.0.0.0:8000
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/*.po))
 
-.PHONY: run test install chromium bench check clean messages
+.PHONY: run test install chromium bench wrk schema-v1 check clean messages
 
 install: $(STAMP) $(MO)
 
@@ -24,6 +24,7 @@ translations/%.mo: translations/%.po $(STAMP)
 
 run: install
 	$(BIN)/doorstep init
+	@$(BIN)/doorstep links address --bind $(BIND)
 	$(BIN)/doorstep serve --bind $(BIND)
 
 # Browser tests drive Debian's Chromium; install it (and CJK fonts) when it is missing.
@@ -31,13 +32,49 @@ chromium:
 	@command -v chromium >/dev/null || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	@# PDF sheets (WeasyPrint) need Pango and a Chinese font; QR codes are decoded by zxing-cpp (PyPI)
+	@{ fc-list :lang=zh | grep -q . && ldconfig -p | grep -q libpangoft2-1.0 && \
+	   ldconfig -p | grep -q libharfbuzz-subset; } || { \
+	  echo "installing a Chinese font, Pango and HarfBuzz for the PDF sheets"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    fonts-noto-cjk libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; }
 
+# The whole suite on SQLite, then again on PostgreSQL when one answers at TEST_DATABASE_URL (default
+# postgresql://127.0.0.1:5432/test; with CI=true it must answer). The browser tests run once, on SQLite.
 test: install chromium
 	$(BIN)/doorstep forms check
 	$(BIN)/pytest -q
+	@if $(BIN)/python -m tests.databases; then \
+	  echo "DOORSTEP_TEST_DB=postgres $(BIN)/pytest -q"; DOORSTEP_TEST_DB=postgres $(BIN)/pytest -q; \
+	elif [ "$$CI" = true ]; then echo "CI=true: the PostgreSQL pass cannot be skipped" >&2; exit 1; \
+	else echo "skipped the PostgreSQL pass (set TEST_DATABASE_URL to run it)"; fi
+
+# Benchmarks are kept out of `make test`; each prints its figures (README, "Performance").
+bench: install chromium wrk
+	$(BIN)/python bench/sheet_pdf.py
+	$(BIN)/python bench/page_weight.py
+	$(BIN)/python bench/submit_throughput.py
+	$(BIN)/python bench/crash_test.py
+
+# Dashboard render time and CSV export rate and memory at 100,000 and 1,000,000 submissions (about
+# an hour on 2 cores, up to ~12 GB in /tmp while it runs); figures in bench/RESULTS-dashboard.md.
+.PHONY: bench-dashboard
+bench: bench-dashboard
+bench-dashboard: install
+	$(BIN)/python bench/dashboard_export.py
 
 check: install
 	$(BIN)/doorstep forms check
+
+# Benchmarks and the crash test (not part of `make test`; see bench/README.md). wrk is Debian's.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "installing Debian's wrk for the benchmarks"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+# Freeze the current models as schema version 1 (only until version 1 is released: see service/schema.py).
+schema-v1: install
+	$(BIN)/python -m tests.freeze_schema
 
 # Re-extract the UI strings and merge new ones into every catalogue (then translate the empty msgstrs).
 messages: $(STAMP)

@@ -21,6 +21,12 @@ def create_app(test_config: dict | None = None) -> Flask:
                 static_folder=str(config.ROOT / "static"))
     app.config.from_mapping(config.load(app.instance_path, test_config))
     app.jinja_env.add_extension("jinja2.ext.do")
+    if app.config["PROXY_HOPS"]:
+        # behind nginx or a load balancer: take the client's address and scheme from the
+        # X-Forwarded-* headers of exactly that many trusted proxies (rate limits, audit log)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     i18n.init_app(app)
@@ -38,4 +44,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_compression(app)   # the public pages, as the phone's page-weight budget counts them
     from .admin import bp as admin_bp
     app.register_blueprint(admin_bp)
+    from .health import bp as health_bp
+    app.register_blueprint(health_bp)
     return app

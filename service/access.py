@@ -11,7 +11,7 @@ import datetime as dt
 
 from flask import abort, current_app
 
-from .models import Area, Submission, User, utcnow
+from .models import Area, Link, Submission, User, utcnow
 
 
 def area_ids_under(area: Area):
@@ -95,3 +95,20 @@ def can_change_status(user: User) -> bool:
 
 def roles_assignable(user: User) -> tuple[str, ...]:
     return ("admin", "manager", "surveyor") if user.role == "admin" else ("surveyor",)
+
+
+def links_for(user: User):
+    """QR links the user may see and manage: admins all, managers those of their area and below."""
+    query = Link.select()
+    if user.role == "admin":
+        return query
+    if user.role == "manager" and user.area is not None:
+        return query.where(Link.area.in_(area_ids_under(user.area)))
+    return query.where(Link.id.is_null())
+
+
+def get_link_or_404(user: User, link_id: int) -> Link:
+    found = links_for(user).where(Link.id == link_id).first()
+    if found is None:
+        abort(404)
+    return found

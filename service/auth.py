@@ -6,12 +6,13 @@ password change take effect at once on every instance.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
 from .models import LoginSession, User, utcnow
 
@@ -72,8 +73,10 @@ def current_user() -> User | None:
         g.user = None
         sid = session.get("sid")
         if sid:
+            oldest = utcnow() - dt.timedelta(hours=current_app.config["LOGIN_MAX_HOURS"])
             row = (LoginSession.select(LoginSession, User).join(User)
-                   .where((LoginSession.sid == sid) & LoginSession.ended_at.is_null())
+                   .where((LoginSession.sid == sid) & LoginSession.ended_at.is_null() &
+                          (LoginSession.created_at >= oldest))
                    .first())
             if row is not None and row.user.active:
                 g.user = row.user

@@ -18,7 +18,15 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "FORMS_DIR": env.get("FORMS_DIR") or str(ROOT / "forms"),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Shanghai"),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
+        # printed on household flyers: who to ask (e.g. "XX社区居委会 0991-1234567")
+        "OFFICE_CONTACT": env.get("OFFICE_CONTACT", ""),
         "REDIS_URL": env.get("REDIS_URL", ""),
+        # how many reverse proxies stand in front (0: clients connect to gunicorn directly)
+        "PROXY_HOPS": int(env.get("PROXY_HOPS", 0)),
+        # an office sign-in lasts at most this long, whatever the browser does with its cookie
+        "LOGIN_MAX_HOURS": int(env.get("LOGIN_MAX_HOURS", 12)),
+        # the rate limits' keys in Redis: deployments sharing one Redis keep apart by prefix
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "doorstep"),
         # how many days a surveyor can still see (and correct) their own submissions
         "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
         # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.

@@ -174,7 +174,8 @@ class Export:
         for batch in self._batches():
             for s, answers in batch:
                 for i, item in enumerate(answers.get(group.name, []), start=1):
-                    yield [s.id, s.receipt, i] + [c.value(item) for c in cols]
+                    if item:     # a blank item (no answer rows) is not a member: see tally.py
+                        yield [s.id, s.receipt, i] + [c.value(item) for c in cols]
 
 
 # --- writers ------------------------------------------------------------------------------

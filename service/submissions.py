@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from peewee import IntegrityError, chunked
+from peewee import IntegrityError
 
 from . import tally
-from .db import write_transaction
+from .db import insert_rows, is_sqlite, write_transaction
 from .formspec import FormSpec, Question
 from .models import Answer, Correction, StatusChange, Submission, utcnow
 
@@ -91,32 +91,52 @@ def current_answers(spec: FormSpec, submission: Submission) -> dict:
                  .where(Answer.submission == submission).order_by(Answer.id).tuples())
 
 
+def _locked(submission: Submission) -> Submission:
+    """The submission as it is now, read inside the write transaction and locked until it ends, so
+    two requests changing it at once (a double click) count their change once, not twice. SQLite's
+    IMMEDIATE transaction already holds the write lock; PostgreSQL needs FOR UPDATE."""
+    query = Submission.select().where(Submission.id == submission.id)
+    return (query if is_sqlite() else query.for_update()).get()
+
+
 def correct(spec: FormSpec, submission: Submission, q: Question, item: int | None, new_value,
             reason: str, user) -> Correction:
     """Replace one question's current value, keeping the old and new values and the reason."""
+    with write_transaction():
+        return _correct(spec, _locked(submission), q, item, new_value, reason, user)
+
+
+def _correct(spec, submission, q, item, new_value, reason, user) -> Correction:
     old = current_answers(spec, submission)
+    new = json.loads(json.dumps(old))              # a deep copy, to count what the change changes
+    target, new_target = old, new
     if item is not None:
         parent = spec.parent_of(q.name)
         items = old.get(parent.name, []) if parent else []
-        old_value = items[item].get(q.name) if item < len(items) else None
-    else:
-        old_value = old.get(q.name)
-    delta = tally.question_keys(spec, q, new_value)
-    delta.subtract(tally.question_keys(spec, q, old_value))
-    with write_transaction():
-        tally.count(submission, delta)
-        scope = (Answer.submission == submission) & (Answer.question == q.name)
-        scope &= Answer.item.is_null() if item is None else (Answer.item == item)
-        Answer.delete().where(scope).execute()
-        if new_value is not None and new_value != []:
-            rows = rows_for(spec.id, q, new_value, item)
-            for row in rows:
-                row["submission"] = submission.id
-            Answer.insert_many(rows).execute()
-        return Correction.create(
-            submission=submission, question=q.name, item=item, reason=reason, user=user,
-            old_value=json.dumps(old_value, ensure_ascii=False),
-            new_value=json.dumps(new_value, ensure_ascii=False))
+        target = items[item] if item < len(items) else {}
+        new_items = new.setdefault(parent.name, []) if parent else []
+        new_items.extend({} for _ in range(item + 1 - len(new_items)))
+        new_target = new_items[item]
+    old_value = target.get(q.name)
+    new_target.pop(q.name, None)
+    if new_value is not None and new_value != []:
+        new_target[q.name] = new_value
+    # the whole document's keys: filling or emptying a repeat item also changes the item counts
+    delta = tally.keys_for(spec, new)
+    delta.subtract(tally.keys_for(spec, old))
+    tally.count(submission, delta)
+    scope = (Answer.submission == submission) & (Answer.question == q.name)
+    scope &= Answer.item.is_null() if item is None else (Answer.item == item)
+    Answer.delete().where(scope).execute()
+    if new_value is not None and new_value != []:
+        rows = rows_for(spec.id, q, new_value, item)
+        for row in rows:
+            row["submission"] = submission.id
+        Answer.insert_many(rows).execute()
+    return Correction.create(
+        submission=submission, question=q.name, item=item, reason=reason, user=user,
+        old_value=json.dumps(old_value, ensure_ascii=False),
+        new_value=json.dumps(new_value, ensure_ascii=False))
 
 
 STATUSES = ("valid", "duplicate", "void")
@@ -127,15 +147,15 @@ def set_status(submission: Submission, status: str, reason: str, user) -> Status
         raise ValueError(status)
     spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
                                                               submission.form_version)
-    keys = tally.keys_for(spec, current_answers(spec, submission)) if spec else Counter()
-    old = submission.status
     with write_transaction():
-        change = StatusChange.create(submission=submission, old_status=old,
+        current = _locked(submission)
+        keys = tally.keys_for(spec, current_answers(spec, current)) if spec else Counter()
+        change = StatusChange.create(submission=current, old_status=current.status,
                                      new_status=status, reason=reason, user=user)
-        Submission.update(status=status).where(Submission.id == submission.id).execute()
-        tally.count(submission, keys, -1)          # counts only while it was valid
-        submission.status = status
-        tally.count(submission, keys, +1)          # counts only if it is valid now
+        Submission.update(status=status).where(Submission.id == current.id).execute()
+        tally.count(current, keys, -1)             # counts only while it was valid
+        current.status = submission.status = status
+        tally.count(current, keys, +1)             # counts only if it is valid now
     return change
 
 
@@ -177,8 +197,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                     sensitive_consent=sensitive_consent, answers=document)
                 for row in rows:
                     row["submission"] = submission.id
-                for batch in chunked(rows, 200):
-                    Answer.insert_many(batch).execute()
+                insert_rows(Answer, rows)   # ~40 rows: insert_many's query building was slow
                 tally.count(submission, keys)
             return submission, True
         except IntegrityError:

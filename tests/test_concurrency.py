@@ -1,11 +1,11 @@
-"""Real gunicorn, several workers, one SQLite file: concurrent submissions are all stored, none
-fails with "database is locked", and a double tap that lands on two workers still stores one row.
+"""Real gunicorn, several workers, one database (the pass's: a SQLite file, or PostgreSQL):
+concurrent submissions are all stored, none fails with "database is locked", and a double tap that
+lands on two workers still stores one row.
 """
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,7 +19,9 @@ from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
 
-from .conftest import ROOT, TEST_FORMS, hidden, receipt
+from service.db import open_database
+
+from .conftest import ROOT, TEST_FORMS, database_url_for, hidden, receipt
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +58,10 @@ class Phone:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """gunicorn with 3 workers on a fresh database; yields (base URL, database file, log file)."""
+    """gunicorn with 3 workers on a fresh database; yields (base URL, DATABASE_URL, log file)."""
     tmp = tmp_path_factory.mktemp("gunicorn")
-    db_file = tmp / "doorstep.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "FORMS_DIR": str(TEST_FORMS),
+    database_url = database_url_for(tmp)
+    env = {**os.environ, "DATABASE_URL": database_url, "FORMS_DIR": str(TEST_FORMS),
            "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp)}
     subprocess.run([str(BIN / "doorstep"), "init"], env=env, cwd=ROOT, check=True,
                    capture_output=True, timeout=60)
@@ -81,7 +83,7 @@ def server(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "gunicorn did not answer:\n" + log.read_text()
             time.sleep(0.2)
-        yield base, db_file, log
+        yield base, database_url, log
     finally:
         proc.terminate()
         try:
@@ -98,9 +100,14 @@ def all_at_once(n, work):
         return list(pool.map(lambda i: work(i, barrier), range(n)))
 
 
-def stored(db_file, sql, *args):
-    with sqlite3.connect(db_file) as con:
-        return con.execute(sql, args).fetchall()
+def stored(url, sql, *args):
+    database = open_database(url)
+    try:
+        with database.connection_context():
+            cursor = database.execute_sql(sql.replace("?", database.param), args)
+            return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        database.close_all()
 
 
 def assert_no_errors(log):
@@ -114,7 +121,7 @@ def answers(i):
 
 
 def test_twenty_concurrent_submissions_are_all_stored(server):
-    base, db_file, log = server
+    base, database_url, log = server
 
     def submit(i, barrier):
         phone = Phone(base)
@@ -126,16 +133,16 @@ def test_twenty_concurrent_submissions_are_all_stored(server):
     assert [status for status, _page in results] == [200] * 20, [p for s, p in results if s != 200]
     receipts = {receipt(page) for _status, page in results}
     assert len(receipts) == 20 and None not in receipts
-    rows = stored(db_file, "SELECT receipt FROM submission WHERE form_id = 'kitchen'")
+    rows = stored(database_url, "SELECT receipt FROM submission WHERE form_id = 'kitchen'")
     assert {r for (r,) in rows} == receipts
-    names = stored(db_file, "SELECT value FROM answer WHERE question = 'name'")
+    names = stored(database_url, "SELECT value FROM answer WHERE question = 'name'")
     assert sorted(v for (v,) in names) == sorted(f"住户{i}" for i in range(20))
-    assert stored(db_file, "SELECT count(*) FROM answer WHERE question = 'tags'") == [(40,)]
+    assert stored(database_url, "SELECT count(*) FROM answer WHERE question = 'tags'") == [(40,)]
     assert_no_errors(log)
 
 
 def test_the_same_uuid_posted_five_times_at_once_is_stored_once(server):
-    base, db_file, log = server
+    base, database_url, log = server
     _token, uuid = Phone(base).open_form()
 
     def submit(i, barrier):
@@ -146,7 +153,7 @@ def test_the_same_uuid_posted_five_times_at_once_is_stored_once(server):
 
     results = all_at_once(5, submit)
     assert [status for status, _page in results] == [200] * 5
-    rows = stored(db_file, "SELECT receipt FROM submission WHERE uuid = ?", uuid)
+    rows = stored(database_url, "SELECT receipt FROM submission WHERE uuid = ?", uuid)
     assert len(rows) == 1
     assert {receipt(page) for _status, page in results} == {rows[0][0]}
     assert_no_errors(log)

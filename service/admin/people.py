@@ -40,7 +40,8 @@ def user_new():
         else:
             password = auth.generate_password()
             new = User.create(username=form.username.data.strip(),
-                              display_name=form.display_name.data.strip(), role=form.role.data,
+                              display_name=(form.display_name.data or "").strip(),
+                              role=form.role.data,
                               area=area, password_hash=auth.hash_password(password),
                               must_change_password=True)
             audit.record("user_created", target=f"user:{new.id}", username_created=new.username,

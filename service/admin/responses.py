@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,6 +13,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from .. import access, audit, auth, submissions
+from ..formspec.conditions import evaluate
 from ..formspec.wtf import FIELD_FACTORIES, clean_value
 from ..i18n import current_lang
 from ..masking import mask
@@ -177,6 +179,17 @@ def response(submission_id):
         local_time=local_time)
 
 
+def _field_data(q, current):
+    """A stored answer as its field's data: dates and decimals are stored as text."""
+    if current is None or current == "":
+        return None
+    if q.type == "date":
+        return dt.date.fromisoformat(current)
+    if q.type == "decimal":
+        return Decimal(str(current))
+    return current
+
+
 def _correction_form(q):
     """A one-question form built from the same factory as the public form, plus a reason."""
     class CorrectionForm(FlaskForm):
@@ -209,6 +222,13 @@ def correct(submission_id, question):
     if q.sensitive and not submission.sensitive_consent:
         flash(_("This household did not consent to sensitive questions; nothing can be added."))
         return redirect(url_for("admin.response", submission_id=submission.id))
+    scope = items[item] if parent is not None else {}
+    if current is None and q.show_if is not None and not evaluate(
+            q.show_if, lambda name: scope[name] if name in scope else answers.get(name)):
+        # the public form neither asks nor stores it for these answers: no correction adds it
+        flash(_("This question is not asked for these answers; correct the answer it depends "
+                "on first."))
+        return redirect(url_for("admin.response", submission_id=submission.id))
     form = _correction_form(q)
     if form.validate_on_submit():
         new_value = clean_value(q, form.value)
@@ -223,10 +243,9 @@ def correct(submission_id, question):
                          new="***" if q.pii else new_value)
             flash(_("The answer is corrected."))
             return redirect(url_for("admin.response", submission_id=submission.id))
-    elif request.method == "GET":
-        raw = current if current is not None else ""
-        form.value.process_data(raw if not isinstance(raw, str) or q.type != "date"
-                                else dt.date.fromisoformat(raw))
+    elif request.method == "GET" and not q.pii:
+        # an identifier is not pre-filled: that would show it unmasked without a logged reveal
+        form.value.process_data(_field_data(q, current))
     status = 400 if form.errors else 200
     return render_template("admin/correct.html", s=submission, spec=spec, q=q, item=item,
                            form=form, current=current), status

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
 
-from .. import csrf, submissions
+from .. import csrf, links, submissions
 from ..formspec import wtf
 from ..i18n import current_lang
-from . import bp
+from . import bp, offline
 from .render import page_context
 
 
@@ -28,6 +28,28 @@ def form_page(form_id):
     return handle(spec, submissions.Attribution())
 
 
+@bp.route("/s/<token>", methods=["GET", "POST"])
+@csrf.exempt  # as form_page: the form checks its own token
+def link_page(token):
+    """A QR link: its form, with the attribution taken from the Link row and never from the request.
+
+    Expired and disabled links get a page saying so (410), unknown tokens a 404, in the visitor's
+    language. Only opening the page (GET) counts as a scan.
+    """
+    link = links.find(token)
+    state = links.state(link) if link is not None else "unknown"
+    spec = catalog().get(link.form_id) if link is not None else None
+    if state == "active" and spec is None:   # its form was taken out of FORMS_DIR
+        state = "disabled"
+    if state != "active":
+        return render_template("collect/link_closed.html", state=state,
+                               contact=current_app.config.get("OFFICE_CONTACT", "")), \
+            (404 if state == "unknown" else 410)
+    if request.method == "GET":
+        links.count_scan(link)
+    return handle(spec, links.attribution(link))
+
+
 def handle(spec, attribution, **page):
     """Render, or accept a post to, one form; QR links call this with their fixed attribution."""
     form = wtf.form_class(spec)()
@@ -44,9 +66,13 @@ def handle(spec, attribution, **page):
                 sensitive_consent=bool(getattr(form, "sensitive_consent", None) and
                                        form.sensitive_consent.data))
             return thanks(spec, submission)
+        if offline.wants_json():   # the phone's outbox: errors as data, kept with the submission
+            return offline.rejected(spec, form, current_lang())
         return render_template("collect/form.html", **page_context(spec, form), **page), 400
     return render_template("collect/form.html", **page_context(spec, form), **page)
 
 
 def thanks(spec, submission):
+    if offline.wants_json():
+        return offline.accepted(submission)
     return render_template("collect/thanks.html", spec=spec, submission=submission)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .conditions import QUOTE_HINT, parse_condition
 from .model import (
     CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES, Choice, Condition, Consent, FormSpec, Question,
     Section, Text,
@@ -21,11 +22,8 @@ from .model import (
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "answered")
 #: Names the wire format reserves for itself; a question may not take them.
 RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent", "lang"})
-#: YAML 1.1 reads a bare yes/no/on/off as a boolean, the commonest slip in a form definition.
-QUOTE_HINT = "put quotes around yes/no/on/off, which YAML reads as true/false"
 
 KEYS = {
     "common": {"name", "type", "label", "hint", "required", "pii", "sensitive", "show_if"},
@@ -240,7 +238,7 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
         check.problem(ctx, "a note cannot be required")
     show_if = None
     if "show_if" in data:
-        show_if = _condition(check, ctx, data["show_if"], seen, scope)
+        show_if = parse_condition(check, ctx, data["show_if"], seen, scope)
 
     kwargs = dict(name=name, type=qtype, label=label, hint=hint, show_if=show_if, **flags)
     if qtype in ("text", "textarea"):
@@ -349,96 +347,3 @@ def _choices(check, ctx, items) -> tuple[Choice, ...]:
         label = _text(check, f"{ctx} choice '{value}' label", item.get("label"), required=True)
         out.append(Choice(value=value, label=label or Text(value)))
     return tuple(out)
-
-
-def _condition(check, ctx, data, seen, scope) -> Condition | None:
-    """Validate one show_if condition; the questions it names must already have been defined."""
-    if not isinstance(data, dict):
-        check.problem(ctx, "show_if must be a mapping such as {question: employed, equals: 'no'}")
-        return None
-    for node in ("all", "any"):
-        if node in data:
-            if set(data) != {node}:
-                check.problem(ctx, f"show_if '{node}' must stand alone in its mapping")
-            parts = data[node]
-            if not isinstance(parts, list) or not parts:
-                check.problem(ctx, f"show_if '{node}' must hold a non-empty list of conditions")
-                return None
-            subs = [_condition(check, ctx, part, seen, scope) for part in parts]
-            if any(s is None for s in subs):
-                return None
-            return Condition(op=node, conditions=tuple(subs))
-    target = data.get("question")
-    ops = [k for k in data if k in LEAF_OPS]
-    extra = set(data) - {"question", *LEAF_OPS}
-    if extra:
-        check.problem(ctx, f"show_if has unknown key(s) {sorted(extra)}")
-    if not isinstance(target, str):
-        check.problem(ctx, "show_if needs a 'question' to look at")
-        return None
-    if len(ops) != 1:
-        check.problem(ctx, f"show_if needs exactly one of {', '.join(LEAF_OPS)}")
-        return None
-    op = ops[0]
-    if target not in seen:
-        check.problem(ctx, f"show_if names question '{target}', which does not exist or comes later")
-        return None
-    ref, ref_scope = seen[target]
-    if ref_scope is not None and (scope is None or scope.name != ref_scope):
-        check.problem(ctx, f"show_if names '{target}', which belongs to repeat group "
-                           f"'{ref_scope}' and cannot be seen from here")
-        return None
-    if ref.type in ("repeat", "note"):
-        if not (ref.type == "repeat" and op == "answered"):
-            check.problem(ctx, f"show_if cannot compare the {ref.type} '{target}'")
-            return None
-    value = data[op]
-    kind = ("number" if ref.type in NUMERIC_TYPES else "date" if ref.type == "date"
-            else "multi" if ref.type == "select_multiple" else "text")
-    if op == "answered":
-        if not isinstance(value, bool):
-            check.problem(ctx, "show_if answered must be true or false")
-            return None
-    elif op in ("gt", "lt"):
-        if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                check.problem(ctx, f"show_if {op} on '{target}' needs a number")
-                return None
-        elif kind == "date":
-            value = value.isoformat() if isinstance(value, dt.date) else value
-            try:
-                dt.date.fromisoformat(str(value))
-            except ValueError:
-                check.problem(ctx, f"show_if {op} on '{target}' needs a date YYYY-MM-DD")
-                return None
-        else:
-            check.problem(ctx, f"show_if {op} only works on number and date questions, "
-                               f"not on '{target}'")
-            return None
-    else:
-        values = value if op == "in" else [value]
-        if op == "in" and (not isinstance(value, list) or not value):
-            check.problem(ctx, "show_if 'in' needs a non-empty list")
-            return None
-        if any(isinstance(v, (dict, list)) or v is None for v in values):
-            check.problem(ctx, f"show_if {op} needs plain values")
-            return None
-        if any(isinstance(v, bool) for v in values):
-            check.problem(ctx, f"show_if {op} was read as true/false: {QUOTE_HINT}")
-            return None
-        if kind == "number":
-            try:
-                values = [float(v) for v in values]
-            except (TypeError, ValueError):
-                check.problem(ctx, f"show_if {op} on '{target}' needs numbers")
-                return None
-        else:
-            values = [v.isoformat() if isinstance(v, dt.date) else str(v) for v in values]
-        if ref.choices:
-            known = {c.value for c in ref.choices}
-            for v in values:
-                if v not in known:
-                    check.problem(ctx, f"show_if compares '{target}' with '{v}', "
-                                       "which is not one of its choices")
-        value = tuple(values) if op == "in" else values[0]
-    return Condition(op=op, question=target, value=value, kind=kind)

@@ -108,3 +108,62 @@ def phone(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+class RestartableServer:
+    """gunicorn on a fixed port and database that a test stops and starts again: a phone meets a
+    server that is really gone (Playwright's `set_offline` does not cover a service worker's own
+    requests, microsoft/playwright#2311), then back at the same address."""
+
+    def __init__(self, home: Path, env: dict, port: int):
+        self.home, self.env, self.port = home, env, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.database = Path(env["DATABASE_URL"][len("sqlite:///"):])
+        self.log = home / "gunicorn.log"
+        self.process: subprocess.Popen | None = None
+
+    def doorstep(self, *args: str, stdin: str = "") -> str:
+        """Run the `doorstep` command against this server's database; its output."""
+        done = subprocess.run([str(BIN / "doorstep"), *args], cwd=ROOT, env=self.env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def start(self, **env: str) -> None:
+        """Serve (again), with `env` changed from now on (e.g. another FORMS_DIR)."""
+        self.env.update(env)
+        with open(self.log, "a") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
+                 "service:create_app()"], cwd=ROOT, env=self.env, stdout=out,
+                stderr=subprocess.STDOUT)
+        wait_until_up(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def restartable_server(tmp_path):
+    """A server of this test's own (demo forms, fresh database), stopped when the test ends."""
+    env = {**os.environ,
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'doorstep.db'}",
+           "FORMS_DIR": str(ROOT / "forms"),
+           "SECRET_KEY": "restartable-test-secret",
+           "INSTANCE_PATH": str(tmp_path / "instance")}
+    server = RestartableServer(tmp_path, env, free_port())
+    server.doorstep("init")
+    server.env["PUBLIC_BASE_URL"] = server.url
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,151 @@
+"""The database schema's recorded version, and the steps that upgrade an older database to it.
+
+`doorstep init` calls `upgrade()` on SQLite and PostgreSQL alike; running it again changes nothing.
+The table `schema_version` keeps one row per version the database reached (number, what, when).
+
+- An empty database gets every table of `models.py` and is recorded at the newest version: the
+  models describe the newest schema, so no step needs to run on it.
+- A database made before versions were recorded (by `models.create_tables()`) is version 1.
+- An older database gets each later step in order, each in its own transaction together with its
+  `schema_version` row, so a step that fails leaves the database whole at the version before it.
+- Instances started at once take turns: a PostgreSQL advisory lock, SQLite's write lock.
+
+A later release that changes a model appends a step here, for example:
+
+    @step(2, "links carry a note for the office")
+    def _link_note(migrator):
+        migrator.migrate(migrator.add_column("link", "note", TextField(default="")))
+
+`migrator` is peewee's `playhouse.migrate` SchemaMigrator for the database being upgraded.
+tests/test_schema.py proves that version 1 upgraded through every step matches the models.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+from peewee import CharField, DateTimeField, IntegerField, Model, fn
+from playhouse.migrate import SchemaMigrator
+
+from . import models
+from .db import db, is_sqlite, write_transaction
+
+BASE_VERSION = 1          # the tables `models.create_tables()` made before versions were recorded
+_PG_LOCK = 0x646F6F72     # "door": the advisory lock that serialises upgrades on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    description: str
+    apply: Callable[[SchemaMigrator], None]
+
+
+STEPS: list[Step] = []
+
+
+def step(version: int, description: str):
+    """Register the upgrade from `version - 1` to `version`; versions follow each other."""
+    def register(function):
+        expected = (STEPS[-1].version if STEPS else BASE_VERSION) + 1
+        if version != expected:
+            raise ValueError(f"schema step {version} ({description}) must be numbered {expected}")
+        STEPS.append(Step(version, description, function))
+        return function
+    return register
+
+
+class SchemaTooNew(Exception):
+    """The database was upgraded by a newer Doorstep than the one running."""
+
+
+class SchemaVersion(Model):
+    version = IntegerField(primary_key=True)
+    description = CharField(max_length=200)
+    applied_at = DateTimeField(default=models.utcnow)
+
+    class Meta:
+        database = db
+        table_name = "schema_version"
+
+
+def latest() -> int:
+    return STEPS[-1].version if STEPS else BASE_VERSION
+
+
+def current_version() -> int | None:
+    """The database's version: None when it has no Doorstep table yet."""
+    if SchemaVersion.table_exists():
+        recorded = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+        if recorded is not None:
+            return recorded
+    doorstep_tables = {model._meta.table_name for model in models.MODELS}
+    return BASE_VERSION if doorstep_tables & set(db.get_tables()) else None
+
+
+def upgrade() -> list[int]:
+    """Bring the connected database to the newest version; return the versions it reached."""
+    reached = []
+    with _one_at_a_time():
+        while (version := _next()) is not None:
+            reached.append(version)
+    return reached
+
+
+def _next() -> int | None:
+    """Take the database one version further in one transaction; None when it is up to date.
+
+    The version is read again inside the transaction: another instance may have moved it.
+    """
+    with _foreign_keys_off(), write_transaction():
+        SchemaVersion.create_table(safe=True)
+        current, newest = current_version(), latest()
+        if current is None:
+            models.create_tables()
+            SchemaVersion.create(version=newest, description="tables created")
+            return newest
+        if current > newest:
+            raise SchemaTooNew(f"the database is at schema version {current}, newer than this "
+                               f"Doorstep knows ({newest}): run a newer release")
+        if not SchemaVersion.select().exists():
+            SchemaVersion.create(version=current, description="tables made before versions "
+                                 "were recorded")
+        pending = [s for s in STEPS if s.version > current]
+        if not pending:
+            return None
+        upgrade_step = pending[0]
+        upgrade_step.apply(SchemaMigrator.from_database(db))
+        SchemaVersion.create(version=upgrade_step.version, description=upgrade_step.description)
+        return upgrade_step.version
+
+
+@contextlib.contextmanager
+def _one_at_a_time():
+    """On PostgreSQL a session advisory lock: DDL from two instances never interleaves.
+    (On SQLite every step already holds the write lock from its first statement.)"""
+    if is_sqlite():
+        yield
+        return
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_LOCK,))
+    try:
+        yield
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (_PG_LOCK,))
+
+
+@contextlib.contextmanager
+def _foreign_keys_off():
+    """SQLite rebuilds a table to alter it; with foreign keys on, dropping the old copy would
+    cascade. The pragma only changes outside a transaction, hence around it."""
+    if not is_sqlite():
+        yield
+        return
+    db.pragma("foreign_keys", 0)
+    try:
+        yield
+    finally:
+        db.pragma("foreign_keys", 1)
+    problems = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        raise RuntimeError(f"schema upgrade left broken references: {problems[:5]}")
