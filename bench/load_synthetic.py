@@ -2,10 +2,11 @@
 
 Storing a million submissions through `submissions.store()` costs ~20 ms each (one fsync'd
 transaction apiece). This writes the same rows — `Submission`, `Answer` (`submissions.answer_rows`)
-and `Tally` (`tally.keys_for`, summed per day in Python) — with executemany in transactions of
+and `Tally` (`tally.keys_for`, summed per cell of `tally.grain` in Python) — with executemany in transactions of
 thousands of submissions, secondary indexes dropped during the load and rebuilt after, and
 `PRAGMA synchronous=OFF` only while loading. `check_tally()` proves the result equals a recount
-(`tally.rebuild`), i.e. what incremental writes would have produced.
+(`tally.rebuild`), i.e. what incremental writes would have produced; `verify()` (also
+`python bench/load_synthetic.py [N]`) does that on a small temporary database, both generators.
 
 Submissions arrive in time order over `days` days, 08:00–20:00 office time, attributed as the
 product attributes them: 60% by a surveyor (through their QR link: their grid, channel `surveyor`),
@@ -18,22 +19,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import shutil
+import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
 
 from service import areas
 from service.db import db
 from service.formspec import FormSpec
 from service.models import Area, Submission, User
 from service.submissions import RECEIPT_ALPHABET, answer_rows
-from service.tally import keys_for
+from service.tally import grain, keys_for
 
 from bench.synthetic import answers_for
 
 PLACEHOLDER = "0000-00-00"      # the visit date inside a prepared document, replaced per submission
+MONTH_PLACEHOLDER = PLACEHOLDER[:7]   # the same date as the tally counts it (by month)
 CHANNELS = (("surveyor", 0.6), ("self", 0.3), ("web", 0.1))
 VOID_SHARE = 0.01
 INDEXED_TABLES = ("submission", "answer", "tally")
@@ -142,7 +152,7 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
     channels, weights = zip(*CHANNELS)
     fid, version = spec.id, spec.version
     subs, answers, changes = [], [], []
-    tally: dict[tuple, Counter] = {}
+    tally: Counter = Counter()     # full tally key → n, flushed when a month is complete
     per_day = [n * (d + 1) // days - n * d // days for d in range(days)]
     sid = start_id
     try:
@@ -175,11 +185,10 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
                     changes.append((sid, "valid", "void", "录入错误", office.admin.id,
                                     str(received + dt.timedelta(hours=1))))
                 else:
-                    dims = (fid, version, iso, area or 0, channel, surveyor or 0)
-                    counter = tally.get(dims)
-                    if counter is None:
-                        counter = tally[dims] = Counter()
-                    counter.update(doc.keys)
+                    month = iso[:7]
+                    for (q, v), k in doc.keys.items():
+                        cell = grain(fid, version, iso, area, channel, surveyor, q)
+                        tally[(*cell, q, month if v == MONTH_PLACEHOLDER else v)] += k
                 sid += 1
                 if len(subs) >= batch:
                     stats.answers += _flush(conn, subs, answers, changes)
@@ -187,8 +196,10 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
                     conn.execute("BEGIN")
                     if progress:
                         progress(sid - start_id, n)
-            stats.tally_rows += _flush_tally(conn, tally, iso)   # the day is complete
-            tally.clear()
+            following = first_day + dt.timedelta(days=d + 1)
+            if d == len(per_day) - 1 or following.month != day.month:   # the month is complete
+                stats.tally_rows += _flush_tally(conn, tally)
+                tally.clear()
         stats.answers += _flush(conn, subs, answers, changes)
         conn.execute("COMMIT")
     except BaseException:
@@ -221,9 +232,8 @@ def _flush(conn, subs, answers, changes) -> int:
     return written
 
 
-def _flush_tally(conn, tally: dict, iso: str) -> int:
-    rows = [(*dims, q, iso if v == PLACEHOLDER else v, k)
-            for dims, counter in tally.items() for (q, v), k in counter.items() if k]
+def _flush_tally(conn, tally: Counter) -> int:
+    rows = [(*key, n) for key, n in tally.items() if n]
     conn.executemany('INSERT INTO tally (form_id, form_version, day, area_id, channel, '
                      'surveyor_id, question, value, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)
     return len(rows)
@@ -257,7 +267,7 @@ def tally_rows() -> Counter:
 
 
 def check_tally(catalog, form_id: str) -> tuple[int, int]:
-    """Recount with tally.rebuild and compare with what was loaded: (rows loaded, rows differing)."""
+    """Recount with tally.rebuild and compare with what was loaded: (loaded rows, differing)."""
     from service import tally
     loaded = tally_rows()
     with db.atomic():
@@ -266,3 +276,37 @@ def check_tally(catalog, form_id: str) -> tuple[int, int]:
     differing = sum(1 for key in loaded.keys() | recounted.keys()
                     if loaded.get(key) != recounted.get(key))
     return len(loaded), differing
+
+
+def verify(n: int = 2000, form_id: str = "household") -> list[tuple[str, int, int]]:
+    """Load `n` submissions into a temporary database with each generator and compare the tally
+    with a recount: [(generator, tally rows, rows differing)]."""
+    from service import create_app, schema
+    out = []
+    for pool in (None, max(1, n // 10)):
+        folder = tempfile.mkdtemp(prefix="doorstep-verify-", dir="/tmp")
+        try:
+            app = create_app({"DATABASE_URL": f"sqlite:///{folder}/doorstep.db",
+                              "SECRET_KEY": "verify", "FORMS_DIR": str(ROOT / "forms")})
+            with app.app_context():
+                db.connect(reuse_if_open=True)
+                schema.upgrade()
+                catalog = app.extensions["doorstep.catalog"]
+                spec = catalog.get(form_id)
+                catalog.ensure_published(spec)
+                stats = load(spec, make_office("not-a-password-hash"), n, pool=pool, batch=500)
+                out.append((stats.mode, *check_tally(catalog, form_id)))
+                db.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    failed = False
+    for mode, rows, differing in verify(size):
+        print(f"{size:,} submissions, {mode}: {rows:,} tally rows, "
+              f"{differing} differ from a recount")
+        failed |= bool(differing)
+    sys.exit(1 if failed else 0)

@@ -58,25 +58,37 @@ def _area_scope(user: User, filters: Filters):
     return access.area_ids_under(anchor)
 
 
+def answers_tallied(filters: Filters) -> bool:
+    """Whether answer counts can come from the tally, which keeps them per month and area only."""
+    if filters.answer or filters.channel or filters.surveyor is not None:
+        return False
+    if filters.since and filters.since.day != 1:
+        return False
+    return not (filters.until and (filters.until + dt.timedelta(days=1)).day != 1)
+
+
 class TallySource:
-    """Figures from the pre-aggregated counts."""
+    """Figures from the pre-aggregated counts (answers only when `answers_tallied`)."""
 
     def __init__(self, spec: FormSpec, user: User, filters: Filters):
         cond = Tally.form_id == spec.id
         areas = _area_scope(user, filters)
         if areas is not None:
             cond &= Tally.area_id.in_(areas)
+        if filters.version:
+            cond &= Tally.form_version == filters.version
+        months = cond     # answer rows: `day` holds the month, YYYY-MM
         if filters.since:
             cond &= Tally.day >= filters.since.isoformat()
+            months &= Tally.day >= filters.since.isoformat()[:7]
         if filters.until:
             cond &= Tally.day <= filters.until.isoformat()
+            months &= Tally.day <= filters.until.isoformat()[:7]
         if filters.channel:
             cond &= Tally.channel == filters.channel
         if filters.surveyor is not None:
             cond &= Tally.surveyor_id == filters.surveyor.id
-        if filters.version:
-            cond &= Tally.form_version == filters.version
-        self.cond = cond
+        self.cond, self.month_cond = cond, months
 
     def by(self, dim: str) -> Counter:
         column = getattr(Tally, dim)
@@ -86,7 +98,7 @@ class TallySource:
 
     def values(self) -> Counter:
         rows = (Tally.select(Tally.question, Tally.value, fn.SUM(Tally.n))
-                .where(self.cond & (Tally.question != ""))
+                .where(self.month_cond & (Tally.question != ""))
                 .group_by(Tally.question, Tally.value).tuples())
         return Counter({(q, v): int(n) for q, v, n in rows if n})
 
@@ -279,7 +291,8 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
     per_area = source.by("area_id")
     total = sum(per_area.values())
     per_day = source.by("day")
-    counts = source.values()
+    answers = source if answers_tallied(filters) else RawSource(spec, user, filters)
+    counts = answers.values()
 
     questions = []
     for q in spec.questions():
@@ -301,7 +314,7 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
         total=total, by_area=_areas_below(user, filters, per_area), by_day=_days(per_day, filters),
         by_channel=sorted(source.by("channel").items(), key=lambda kv: -kv[1]),
         by_surveyor=_surveyors(source.by("surveyor_id")), questions=questions,
-        raw=bool(filters.answer))
+        raw=not answers_tallied(filters))
 
 
 def _areas_below(user, filters, per_area: Counter) -> list:

@@ -1,5 +1,12 @@
 """Keeping `Tally` (pre-aggregated counts) in step with submissions, corrections and status changes.
 
+Two grains share the table. Submission counts (`question = ''`) are kept per day, area, channel and
+surveyor, for the totals and their charts. Answer counts are kept per *month* and area only (channel
+'' and surveyor 0), and dates are counted by month: at a million households that is a few hundred
+thousand rows to sum, where a per-day, per-surveyor grain would hold about as many rows as answers.
+Filters finer than that (a channel, a surveyor, dates that cut a month) count answers from the raw
+rows instead (aggregate.py decides).
+
 Every write path calls `count()` inside its own transaction, so the dashboard's figures are exactly
 what a full recount would give (`rebuild()` does that recount; the tests compare the two).
 """
@@ -18,15 +25,25 @@ TEXT_LIKE = frozenset({"text", "textarea", "phone", "id_number"})
 KEY = ("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "question", "value")
 
 
-def _dims(submission: Submission) -> tuple:
-    return (submission.form_id, submission.form_version, submission.day,
-            submission.area_id or 0, submission.channel, submission.surveyor_id or 0)
+def grain(form_id, version, day, area_id, channel, surveyor_id, question) -> tuple:
+    """The cell a key is counted in: per day, channel and surveyor for the submission itself,
+    per month and area for its answers."""
+    if question == "":
+        return (form_id, version, day, area_id or 0, channel, surveyor_id or 0)
+    return (form_id, version, day[:7], area_id or 0, "", 0)
+
+
+def _dims(submission: Submission, question: str) -> tuple:
+    return grain(submission.form_id, submission.form_version, submission.day, submission.area_id,
+                 submission.channel, submission.surveyor_id, question)
 
 
 def _question_keys(q, value) -> list[tuple[str, str]]:
     keys = [(q.name, "")]
     if q.type not in TEXT_LIKE:
         values = value if isinstance(value, list) else [value]
+        if q.type == "date":          # the dashboard shows dates per month
+            values = [str(v)[:7] for v in values]
         keys += [(q.name, str(v)[:255]) for v in values]
     return keys
 
@@ -57,8 +74,7 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
     """Add (sign=1) or remove (sign=-1) one submission's keys; call inside the write transaction."""
     if submission.status != "valid":
         return
-    dims = _dims(submission)
-    rows = [dict(zip(KEY, (*dims, question, value)), n=sign * n)
+    rows = [dict(zip(KEY, (*_dims(submission, question), question, value)), n=sign * n)
             for (question, value), n in keys.items() if n]
     # the upsert `n = n + excluded.n`, without insert_many's slow query building (db.insert_rows)
     insert_rows(Tally, rows, add_on_conflict=(KEY, "n"))
@@ -78,9 +94,8 @@ def rebuild(catalog, form_id: str | None = None) -> int:
         spec = catalog.version(sub.form_id, sub.form_version)
         if spec is None:
             continue
-        dims = _dims(sub)
         for key, n in keys_for(spec, submissions.current_answers(spec, sub)).items():
-            total[(*dims, *key)] += n
+            total[(*_dims(sub, key[0]), *key)] += n
     rows = [dict(zip(KEY, key), n=n) for key, n in total.items()]
     for batch in chunked(rows, 200):
         Tally.insert_many(batch).execute()
