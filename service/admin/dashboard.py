@@ -19,17 +19,31 @@ def spec_or_404(form_id):
     return spec
 
 
-def _date(name):
+def _date(name, end=False):
+    """A day (YYYY-MM-DD), or a month (YYYY-MM: its first day, or its last with `end`).
+
+    The dashboard offers months, as offices report by month and the tally keeps answers per
+    month; a day range that cuts a month still works, counted from the raw answers.
+    """
+    text = request.args.get(name, "").strip()
     try:
-        return dt.date.fromisoformat(request.args.get(name, "").strip())
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        first = dt.datetime.strptime(text, "%Y-%m").date()
     except ValueError:
         return None
+    if not end:
+        return first
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)
 
 
 def parse_filters(user: User, spec) -> aggregate.Filters:
     """The dashboard/export filters from the query string; anything out of scope is a 404."""
     args = request.args
-    f = aggregate.Filters(since=_date("since"), until=_date("until"))
+    f = aggregate.Filters(since=_date("since"), until=_date("until", end=True))
     if args.get("area"):
         f.area = access.get_area_or_404(user, args["area"].strip())
     if args.get("channel") in CHANNELS:
