@@ -57,7 +57,7 @@ bench: install chromium wrk
 	$(BIN)/python bench/crash_test.py
 
 # Dashboard render time and CSV export rate and memory at 100,000 and 1,000,000 submissions (about
-# an hour on 2 cores, up to ~12 GB in /tmp while it runs); figures in bench/RESULTS-dashboard.md.
+# an hour on 2 cores, up to ~8 GB in /tmp while it runs); figures in bench/RESULTS-dashboard.md.
 .PHONY: bench-dashboard
 bench: bench-dashboard
 bench-dashboard: install

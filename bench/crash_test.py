@@ -19,8 +19,10 @@ For SQLite and PostgreSQL, `--rounds` times on the same database:
 from __future__ import annotations
 
 import argparse
+import http.client
 import random
 import re
+import shutil
 import sys
 import threading
 import time
@@ -65,7 +67,7 @@ class Phone(threading.Thread):
                 return answer.status, match.group(1).strip() if match else None
         except urllib.error.HTTPError as error:
             return error.code, None
-        except OSError:           # refused, reset, or cut off half-way: the server is gone
+        except (OSError, http.client.HTTPException):   # refused, reset, or cut off half-way
             return None, None
 
     def run(self):
@@ -181,6 +183,10 @@ def run(kind: str, rounds: int, lines: list[str]) -> bool:
         lines.append(f"  {kind:<10} integrity: {'; '.join(problems) if problems else 'ok'}")
         print(lines[-1], flush=True)
         ok &= not problems
+    if ok:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        print(f"  the gunicorn logs are kept in {home}")
     return ok
 
 

@@ -4,8 +4,10 @@ Issue 4's goals, on SQLite: the dashboard of the household form under 1 s at a m
 the CSV export at least half as fast (rows/s) as Python's csv module writing the same rows from
 memory, measured in the same run; the export's peak memory under 200 MB at a million rows.
 
-For each size: a fresh SQLite database in a temporary folder under /tmp (removed afterwards) is
-bulk-loaded (bench/load_synthetic.py), an admin signs in through /admin/login, and
+First the bulk loader is checked: on 2,000 submissions its tally must equal a recount
+(tally.rebuild). Then for each size: a fresh SQLite database in a temporary folder under /tmp
+(removed afterwards) is bulk-loaded (bench/load_synthetic.py), an admin signs in through
+/admin/login, and
 - GET /admin/forms/household is timed through the Flask test client (median of 5 after 1 warm-up):
   unfiltered, by area, by date range, both, and filtered by an answer (the raw-rows path);
 - the export runs in a child process (so its peak RSS is its own) and streams
@@ -104,7 +106,7 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
 
     secret = secrets.token_hex(32)
     app = make_app(folder, secret)
-    result: dict = {"n": n, "load_average": [os.getloadavg()[0]]}
+    result: dict = {"n": n, "runs": runs, "load_average": [os.getloadavg()[0]]}
     with app.app_context():
         db.connect(reuse_if_open=True)
         schema.upgrade()
@@ -140,9 +142,10 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
     }
     url = f"/admin/forms/{FORM}"
     page = client.get(url)
-    shown = re.search(r'class="big"><strong>(\d+)</strong>', page.text)
-    if page.status_code != 200 or not shown or int(shown.group(1)) != valid:
-        raise SystemExit(f"dashboard shows {shown and shown.group(1)} responses, expected {valid}")
+    shown = re.search(r'class="big"><strong>([\d,\s]+)</strong>', page.text)
+    total = int(re.sub(r"\D", "", shown.group(1))) if shown else None
+    if page.status_code != 200 or total != valid:
+        raise SystemExit(f"the dashboard shows {total} responses, expected {valid}")
     result["dashboard"] = {}
     for name, query in cases.items():
         timing = _time_get(client, f"{url}?{query}" if query else url, runs)
@@ -285,7 +288,7 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def report(results: list[dict]) -> str:
+def report(results: list[dict], checks: list[tuple]) -> str:
     loads = [x for r in results for x in r["load_average"]]
     lines = [
         "# Dashboard and export benchmark (bench/dashboard_export.py)",
@@ -295,12 +298,18 @@ def report(results: list[dict]) -> str:
         f"1-minute load average during the run {min(loads):.1f}–{max(loads):.1f}",
         "",
         "Data: bench/load_synthetic.py, over 365 days: 60% by 60 surveyors in 16 grids, 30% "
-        "households through grid QR links, 10% the open web form; 1% voided. Times are medians "
-        "of 5 requests after a warm-up, through the Flask test client, warm page cache. Each "
+        "households through grid QR links, 10% the open web form; 1% voided. "
+        + _documents_note(results) + " Times are medians "
+        f"of {results[0]['runs'] if results else 5} requests after a warm-up, through the Flask "
+        "test client, warm page cache. Each "
         "figure is wall time, with the process's CPU time (Python and SQLite) in brackets: on a "
         "shared machine (load average above the 2 cores) the CPU time is the steadier figure.",
         "",
         "## Load",
+        "",
+        "Tally check before the run: " + "; ".join(
+            f"{mode}: {rows:,} tally rows, {differing} differ from tally.rebuild's recount"
+            for mode, rows, differing in checks) + " (2,000 submissions).",
         "",
         "| submissions | answers documents | load | of which documents | of which indexes "
         "| answer rows | tally rows | database |",
@@ -349,6 +358,19 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _documents_note(results: list[dict]) -> str:
+    """Say what the generator was, and why a pool above POOL_ABOVE (from this run's own figures)."""
+    fresh = [r for r in results if r["load"]["mode"].startswith("a fresh")]
+    note = (f"Up to {POOL_ABOVE:,} submissions each gets its own generated answers document; "
+            f"above that, {POOL:,} documents are generated and each submission draws one at "
+            "random, with its own metadata and visit date.")
+    if fresh:
+        per_doc = fresh[-1]["load"]["generate_s"] / fresh[-1]["n"]
+        note += (f" A document takes {per_doc * 1000:.1f} ms to make here, so a fresh one for "
+                 f"each of 1,000,000 would take ~{per_doc * 1e6 / 60:.0f} min before any insert.")
+    return note
+
+
 def goals(r: dict) -> list[str]:
     e, b, board = r["export"], r["baseline"], r["dashboard"]
     ratio, cpu_ratio = b["seconds"] / e["seconds"], b["cpu"] / e["cpu"]
@@ -378,12 +400,16 @@ def main(argv=None) -> None:
         child = {"export": child_export, "baseline": child_baseline}[args.child]
         print(json.dumps(child(*json.loads(sys.stdin.read()))))
         return
+    from bench.load_synthetic import verify
+    checks = verify(2000)
+    if any(differing for _mode, _rows, differing in checks):
+        raise SystemExit(f"the bulk loader's tally differs from a recount: {checks}")
     results = []
     for n in args.sizes:
         print(f"{n:,} submissions", file=sys.stderr)
         results.append(run_size(n, args.runs, args.keep, args.profile))
-        args.results.write_text(report(results), encoding="utf-8")   # after each size
-    text = report(results)
+        args.results.write_text(report(results, checks), encoding="utf-8")   # after each size
+    text = report(results, checks)
     print(text)
     print(f"(written to {args.results})")
 
