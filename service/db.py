@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from flask import request
-from peewee import DatabaseProxy, SqliteDatabase
+from peewee import DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as url_connect
 from playhouse.pool import PooledSqliteDatabase
 
@@ -101,12 +101,29 @@ def init_app(app) -> None:
         if request.endpoint == "health.healthz":   # it answers 503 itself when the database is down
             return
         db.connect(reuse_if_open=True)
+        if not is_sqlite():
+            _ping()
 
     @app.teardown_appcontext
     def _close(exc):
         # teardown runs even when the request failed, so no connection is ever left open
         if not db.is_closed():
             db.close()
+
+
+def _ping() -> None:
+    """Make sure the pooled PostgreSQL connection still works; after a server restart every pooled
+    connection is dead, and without this check each would fail one request with an error page."""
+    for _attempt in range(3):
+        try:
+            db.execute_sql("SELECT 1")
+            return
+        except (OperationalError, InterfaceError):
+            if db.in_transaction():
+                raise
+            db.manual_close()     # drop the dead connection instead of returning it to the pool
+            db.connect()
+    db.execute_sql("SELECT 1")
 
 
 def keyset_batches(query, key, size: int = 1000):
