@@ -82,7 +82,11 @@ def peak_mb() -> float:
 
 # --- one size -------------------------------------------------------------------------------
 
-def run_size(n: int, runs: int, keep: bool, profile: bool) -> dict:
+def run_size(n: int, runs: int, keep: bool, profile: bool, data: Path | None = None) -> dict:
+    if data is not None:      # a kept folder: loaded on the first run, reused by later ones
+        folder = data / str(n)
+        folder.mkdir(parents=True, exist_ok=True)
+        return _measure(n, folder, runs, profile)
     free = shutil.disk_usage("/tmp").free
     need = n * BYTES_PER_SUBMISSION
     if free < need:
@@ -105,6 +109,10 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
     from service.models import LoginSession, Submission
 
     secret = secrets.token_hex(32)
+    loaded = folder / "loaded.json"
+    if not loaded.exists():
+        for old in folder.glob("doorstep.db*"):
+            old.unlink()
     app = make_app(folder, secret)
     result: dict = {"n": n, "runs": runs, "load_average": [os.getloadavg()[0]]}
     with app.app_context():
@@ -113,9 +121,17 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
         catalog = app.extensions["doorstep.catalog"]
         spec = catalog.get(FORM)
         catalog.ensure_published(spec)
-        office = load_synthetic.make_office(auth.hash_password(PASSWORD))
-        pool = POOL if n > POOL_ABOVE else None
-        stats = load_synthetic.load(spec, office, n, pool=pool, progress=_progress)
+        if loaded.exists():
+            stats = load_synthetic.LoadStats(**json.loads(loaded.read_text()))
+            from service.models import User
+            User.update(password_hash=auth.hash_password(PASSWORD)).where(
+                User.username == "bench-admin").execute()
+            LoginSession.delete().execute()
+        else:
+            office = load_synthetic.make_office(auth.hash_password(PASSWORD))
+            pool = POOL if n > POOL_ABOVE else None
+            stats = load_synthetic.load(spec, office, n, pool=pool, progress=_progress)
+            loaded.write_text(json.dumps(stats.__dict__))
         print(file=sys.stderr)
         valid = Submission.select().where(Submission.status == "valid").count()
         last_day = db.execute_sql("SELECT MAX(day) FROM submission").fetchone()[0]
@@ -391,6 +407,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the temporary databases")
+    parser.add_argument("--data", type=Path, help="a folder to keep the loaded databases in and "
+                        "reuse on later runs (one per size) instead of a temporary one")
     parser.add_argument("--profile", action="store_true",
                         help="also profile one unfiltered and one answer-filtered request")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -407,7 +425,7 @@ def main(argv=None) -> None:
     results = []
     for n in args.sizes:
         print(f"{n:,} submissions", file=sys.stderr)
-        results.append(run_size(n, args.runs, args.keep, args.profile))
+        results.append(run_size(n, args.runs, args.keep, args.profile, args.data))
         args.results.write_text(report(results, checks), encoding="utf-8")   # after each size
     text = report(results, checks)
     print(text)

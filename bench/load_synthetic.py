@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
 
-from service import areas
+from service import areas, cells
 from service.db import db
 from service.formspec import FormSpec
 from service.models import Area, Submission, User
@@ -90,6 +90,7 @@ class Prepared:
     answers: list[tuple]                           # (question, item, value, number)
     keys: Counter                                  # tally (question, value) → n
     sensitive: bool
+    cells: dict | None = None                      # Submission.cells, pii_cells (cells.py)
 
 
 def prepare(spec: FormSpec, answers: dict, day_question: str | None, sensitive: bool) -> Prepared:
@@ -97,7 +98,7 @@ def prepare(spec: FormSpec, answers: dict, day_question: str | None, sensitive: 
         answers[day_question] = PLACEHOLDER
     rows = [(r["question"], r["item"], r["value"], r["number"]) for r in answer_rows(spec, answers)]
     return Prepared(json.dumps(answers, ensure_ascii=False, sort_keys=True), rows,
-                    keys_for(spec, answers), sensitive)
+                    keys_for(spec, answers), sensitive, cells.encode(spec, answers))
 
 
 def _receipt(i: int) -> str:
@@ -178,7 +179,10 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
                              _receipt(sid), fid, version, str(received), iso, channel,
                              "void" if void else "valid", area, surveyor, None,
                              "en" if rng.random() < 0.05 else "zh", True, doc.sensitive,
-                             doc.document.replace(PLACEHOLDER, iso)))
+                             doc.document.replace(PLACEHOLDER, iso),
+                             doc.cells["cells"].replace(PLACEHOLDER, iso),
+                             doc.cells["pii_cells"].replace(PLACEHOLDER, iso),
+                             doc.cells["cells_formula"]))
                 answers.extend((sid, fid, q, item, iso if v == PLACEHOLDER else v, num)
                                for q, item, v, num in doc.answers)
                 if void:
@@ -219,8 +223,9 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
 def _flush(conn, subs, answers, changes) -> int:
     conn.executemany(
         'INSERT INTO submission (id, uuid, receipt, form_id, form_version, received_at, day, '
-        'channel, status, area_id, surveyor_id, link_id, lang, consent, sensitive_consent, answers)'
-        ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', subs)
+        'channel, status, area_id, surveyor_id, link_id, lang, consent, sensitive_consent, answers,'
+        ' cells, pii_cells, cells_formula)'
+        ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', subs)
     conn.executemany('INSERT INTO answer (submission_id, form_id, question, item, value, number) '
                      'VALUES (?, ?, ?, ?, ?, ?)', answers)
     conn.executemany('INSERT INTO status_change (submission_id, old_status, new_status, reason, '

@@ -126,25 +126,27 @@ def _ping() -> None:
     db.execute_sql("SELECT 1")
 
 
-def keyset_batches(query, key, size: int = 1000):
+def keyset_batches(query, key, size: int = 1000, raw: bool = False):
     """Yield lists of rows of `query` in ascending `key` order, `size` at a time.
 
     Each batch is its own short query (WHERE key > last ORDER BY key LIMIT size), so a million-row
     export holds one batch in memory, on SQLite and PostgreSQL alike, and never a long cursor.
+    `raw=True` yields the driver's own tuples (no peewee conversion: datetimes stay as the driver
+    returns them); `key` must then be the first column selected.
     """
     last = None
     while True:
         page = query.order_by(key)
         if last is not None:
             page = page.where(key > last)
-        rows = list(page.limit(size))
+        page = page.limit(size)
+        rows = db.execute(page).fetchall() if raw else list(page)
         if not rows:
             return
         yield rows
-        last = getattr(rows[-1], key.name)
+        last = rows[-1][0] if raw else getattr(rows[-1], key.name)
         if len(rows) < size:
             return
-
 
 
 def insert_rows(model, rows: list[dict], add_on_conflict: tuple[tuple[str, ...], str] | None = None,

@@ -13,12 +13,14 @@ import re
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from peewee import SQL
 
-from . import aggregate
+from . import aggregate, cells
 from .db import keyset_batches
 from .formspec.model import FormSpec, Question
 from .models import Answer, Area, Submission, User
@@ -26,7 +28,7 @@ from .submissions import shape
 
 BOM = "\ufeff"
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = cells.FORMULA_START
 BATCH = 1000
 
 
@@ -90,15 +92,56 @@ def _questions(specs: list[FormSpec]) -> list[Question]:
     return out
 
 
+def _keys(q: Question) -> list[cells.Key]:
+    """The cell keys of one question's columns (the same order as `_question_columns`)."""
+    if q.type == "select_multiple":
+        return [(q.name, c.value) for c in q.choices] + [(q.name, None)]
+    return [(q.name, None)]
+
+
+class _LocalTimes:
+    """UTC timestamps as the driver returns them → office-local 'YYYY-MM-DD HH:MM:SS'.
+
+    The zone's offset is looked up once per hour of the timestamps (rows come in id order, which
+    is nearly time order, so the small cache mostly hits); when it is whole hours and the same at
+    both ends of the hour (no change of offset inside it), minutes and seconds are copied over."""
+
+    def __init__(self, zone: ZoneInfo):
+        self.zone, self.hours = zone, {}
+
+    def __call__(self, received) -> str:
+        if not isinstance(received, str):           # PostgreSQL's driver gives datetimes
+            received = received.isoformat(" ")
+        hour = self.hours.get(received[:13])
+        if hour is None:
+            if len(self.hours) > 4096:
+                self.hours.clear()
+            hour = self.hours[received[:13]] = self._hour(received[:13])
+        if hour:
+            return hour + received[13:19]
+        moment = dt.datetime.fromisoformat(received).replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _hour(self, hour: str) -> str:
+        """The local 'YYYY-MM-DD HH' of a UTC hour, or "" when minutes can't simply be copied."""
+        start = dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=dt.timezone.utc)
+        first = start.astimezone(self.zone)
+        last = (start + dt.timedelta(minutes=59, seconds=59)).astimezone(self.zone)
+        offset = first.utcoffset()
+        if offset != last.utcoffset() or offset.total_seconds() % 3600:
+            return ""
+        return first.strftime("%Y-%m-%d %H")
+
+
 class Export:
     """One export of one form: the filtered submissions and the tables they make."""
 
     def __init__(self, catalog, spec: FormSpec, user, filters: aggregate.Filters, opts: Options):
         self.spec, self.opts = spec, opts
-        cond = aggregate.submission_condition(spec, user, filters, opts.statuses)
-        self.query = Submission.select().where(cond)
-        versions = [v for (v,) in Submission.select(Submission.form_version).where(cond)
-                    .distinct().tuples() if v != spec.version]
+        self.condition = aggregate.submission_condition(spec, user, filters, opts.statuses)
+        self.query = Submission.select().where(self.condition)
+        versions = [v for (v,) in Submission.select(Submission.form_version)
+                    .where(self.condition).distinct().tuples() if v != spec.version]
         self.specs = [spec] + [s for s in (catalog.version(spec.id, v) for v in sorted(versions))
                                if s is not None]
         self.questions = [q for q in _questions(self.specs) if _wanted(q, opts)]
@@ -128,10 +171,81 @@ class Export:
                 cols += _question_columns(child, self.opts)
         return cols
 
+    def main_rows(self, for_csv: bool = True) -> Iterator[list | str]:
+        """The main table: a header, then one row per submission, from its kept cells.
+
+        For CSV, cells a spreadsheet would run are neutralised, and a submission whose kept
+        `cells` are exactly this export's columns (codes, no pii, the export's own version: the
+        default download) comes as ready CSV text: its metadata, then `cells` as stored, unless
+        that text may hold a formula. Other rows are lists of cells (for `csv_chunks` or XLSX)."""
+        check = neutralise if for_csv else _same
+        keys = tuple(k for q in self.questions if q.type != "repeat" for k in _keys(q))
+        versions = {s.version: _Version(s, keys, for_csv and not self.opts.labels)
+                    for s in self.specs}
+        relabel = self._relabel(keys, check) if self.opts.labels else []
+        areas, surveyors, words = self._meta_maps(check)
+        yield [check(h) for h in self.meta_headers() + [c.header for c in self.main_columns()]]
+        text = {"area": {k: _fragment(v) for k, v in areas.items()},
+                "surveyor": {k: _fragment([v]) for k, v in surveyors.items()}}
+        with_pii = any(v.with_pii for v in versions.values())
+        query = Submission.select(
+            Submission.id, Submission.receipt, Submission.received_at, Submission.form_version,
+            Submission.area, Submission.surveyor, Submission.channel, Submission.status,
+            Submission.cells, Submission.pii_cells if with_pii else SQL("NULL"),
+            Submission.cells_formula).where(self.condition)
+        local = _LocalTimes(self.zone)
+        for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
+            for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
+                 formula) in batch:
+                version = versions.get(ver) or versions[self.spec.version]
+                if public is None:     # a version whose definition was not published: rebuild
+                    public, pii, formula = self._rebuild(sid, version.spec)
+                self.rows_written += 1
+                if version.direct and not formula:
+                    yield (f"{sid},{receipt},{local(received)},{ver},"
+                           f"{text['area'].get(area, ',')},{text['surveyor'].get(surveyor, '')},"
+                           f"{words[channel]},{words[status]}{version.tail}{public}\r\n")
+                    continue
+                picked = version.pick(public, pii)
+                row = [sid, receipt, local(received), ver, *areas.get(area, ("", "")),
+                       surveyors.get(surveyor, ""), words[channel], words[status], *picked]
+                for i, names in relabel:
+                    row[i] = names(row[i])
+                if for_csv and (formula or version.with_pii):
+                    row[9:] = [check(c) for c in row[9:]]
+                yield row
+
+    def _relabel(self, keys: list[cells.Key], check) -> list[tuple[int, Callable]]:
+        """(row position, code → label) for the cells that hold choice codes."""
+        out = []
+        for position, (name, choice) in enumerate(keys, start=len(self.meta_headers())):
+            q = next((q for q in self.questions if q.name == name), None)
+            if choice is not None or q is None or q.type not in ("select_one", "select_multiple"):
+                continue
+            labels = {c.value: check(c.label.get(self.opts.lang)) for c in q.choices}
+            if q.type == "select_one":
+                out.append((position, lambda code, m=labels: m.get(code, code)))
+            else:
+                out.append((position, lambda joined, m=labels: ";".join(
+                    m.get(code, code) for code in joined.split(";")) if joined else ""))
+        return out
+
+    def _meta_maps(self, check):
+        areas = {a.id: (check(a.code), check(a.name)) for a in Area.select()}
+        surveyors = {u.id: check(u.username) for u in
+                     User.select().where(User.id.in_(Submission.select(Submission.surveyor)
+                                                     .where(self.condition).distinct()))}
+        return areas, surveyors, _Words(_ if self.opts.labels else _same)
+
+    @staticmethod
+    def _rebuild(sid: int, spec: FormSpec) -> tuple[str, str, bool]:
+        rows = (Answer.select(Answer.question, Answer.item, Answer.value)
+                .where(Answer.submission == sid).order_by(Answer.id).tuples())
+        kept = cells.encode(spec, shape(spec, rows))
+        return kept["cells"], kept["pii_cells"], kept["cells_formula"]
+
     def _batches(self) -> Iterator[list[tuple[Submission, dict]]]:
         """(submission, current answers) in id order, one batch at a time."""
-        areas = {a.id: a for a in Area.select()}
-        users = {}
         specs = {s.version: s for s in self.specs}
         for batch in keyset_batches(self.query, Submission.id, BATCH):
             answers = defaultdict(list)
@@ -140,54 +254,86 @@ class Export:
                     .order_by(Answer.id).tuples())
             for sid, question, item, value in rows:
                 answers[sid].append((question, item, value))
-            missing = {s.surveyor_id for s in batch if s.surveyor_id and s.surveyor_id not in users}
-            if missing:
-                users.update({u.id: u for u in User.select().where(User.id.in_(list(missing)))})
-            out = []
-            for s in batch:
-                s.area_obj = areas.get(s.area_id)
-                s.surveyor_obj = users.get(s.surveyor_id)
-                out.append((s, shape(specs.get(s.form_version, self.spec), answers[s.id])))
-            yield out
+            yield [(s, shape(specs.get(s.form_version, self.spec), answers[s.id])) for s in batch]
 
-    def _meta(self, s: Submission) -> list:
-        local = s.received_at.replace(tzinfo=dt.timezone.utc).astimezone(self.zone)
-        surveyor = s.surveyor_obj.username if s.surveyor_obj else ""
-        return [s.id, s.receipt, local.strftime("%Y-%m-%d %H:%M:%S"), s.form_version,
-                s.area_obj.code if s.area_obj else "", s.area_obj.name if s.area_obj else "",
-                surveyor, _(s.channel) if self.opts.labels else s.channel,
-                _(s.status) if self.opts.labels else s.status]
-
-    def main_rows(self) -> Iterator[list]:
-        cols = self.main_columns()
-        yield self.meta_headers() + [c.header for c in cols]
-        for batch in self._batches():
-            for s, answers in batch:
-                self.rows_written += 1
-                yield self._meta(s) + [c.value(answers) for c in cols]
-
-    def group_rows(self, group: Question) -> Iterator[list]:
+    def group_rows(self, group: Question, for_csv: bool = True) -> Iterator[list]:
+        check = neutralise if for_csv else _same
         cols = self.group_columns(group)
         head = ["submission_id", "receipt", "item"] if not self.opts.labels else \
             [_("Submission id"), _("Receipt"), _("Item")]
-        yield head + [c.header for c in cols]
+        yield [check(h) for h in head + [c.header for c in cols]]
         for batch in self._batches():
             for s, answers in batch:
                 for i, item in enumerate(answers.get(group.name, []), start=1):
                     if item:     # a blank item (no answer rows) is not a member: see tally.py
-                        yield [s.id, s.receipt, i] + [c.value(item) for c in cols]
+                        yield [s.id, s.receipt, i] + [check(c.value(item)) for c in cols]
+
+
+def _same(cell):
+    return cell
+
+
+class _Words(dict):
+    """Channel and status codes → what the export shows (translated once each when labelled)."""
+
+    def __init__(self, word):
+        super().__init__()
+        self.word = word
+
+    def __missing__(self, code):
+        self[code] = shown = self.word(code)
+        return shown
+
+
+class _Version:
+    """How one form version's kept cells become this export's answer cells."""
+
+    def __init__(self, spec: FormSpec, keys: tuple[cells.Key, ...], text_allowed: bool):
+        self.spec = spec
+        kept = cells.layout(spec)
+        # ready text only when the kept cells are the columns (and not a lone cell: csv.writer
+        # quotes an empty lone field, "", where in a row it writes nothing)
+        self.direct = text_allowed and kept.public == keys and len(keys) != 1
+        self.tail = "," if keys else ""
+        self.with_pii = any(k in keys for k in kept.pii)
+        parsed = kept.public + kept.pii if self.with_pii else kept.public
+        index = {k: i for i, k in enumerate(parsed)}
+        filler = len(index)      # other versions' questions: "0" for a choice column, else ""
+        picks = [index.get(k, filler if k[1] is not None else filler + 1) for k in keys]
+        if len(picks) > 1:
+            self.get = itemgetter(*picks)
+        else:
+            self.get = (lambda values, i=picks[0]: (values[i],)) if picks else (lambda _: ())
+
+    def pick(self, public: str, pii: str | None) -> tuple:
+        values = cells.parse(public)
+        if self.with_pii:
+            values += cells.parse(pii)
+        values += ("0", "")
+        return self.get(values)
+
+
+def _fragment(values) -> str:
+    """Cells as a piece of a CSV row (for ready-made lines)."""
+    return cells.line(values) if any(v != "" for v in values) else "," * (len(values) - 1)
 
 
 # --- writers ------------------------------------------------------------------------------
 
-def csv_chunks(rows: Iterator[list], bom: bool = True, flush_every: int = 500) -> Iterator[bytes]:
-    """Encode rows as CSV bytes, a few hundred rows per chunk."""
+def csv_chunks(rows: Iterator[list | str], bom: bool = True,
+               flush_every: int = 500) -> Iterator[bytes]:
+    """Encode rows as CSV bytes, a few hundred rows per chunk. Rows come neutralised
+    (`main_rows`, `group_rows`): lists of cells, or a line of ready CSV text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
+    write, writerow = buffer.write, writer.writerow
     if bom:
-        buffer.write(BOM)
+        write(BOM)
     for n, row in enumerate(rows, start=1):
-        writer.writerow([neutralise(cell) for cell in row])
+        if type(row) is str:
+            write(row)
+        else:
+            writerow(row)
         if n % flush_every == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -246,8 +392,9 @@ def write_xlsx(export: Export, path) -> None:
                                                "strings_to_formulas": False,
                                                "strings_to_numbers": False})
     bold = workbook.add_format({"bold": True})
-    tables = [(export.spec.id, export.main_rows(), export.main_columns(), 9)]
-    tables += [(g.name, export.group_rows(g), export.group_columns(g), 3) for g in export.groups]
+    tables = [(export.spec.id, export.main_rows(for_csv=False), export.main_columns(), 9)]
+    tables += [(g.name, export.group_rows(g, for_csv=False), export.group_columns(g), 3)
+               for g in export.groups]
     for title, rows, cols, meta_count in tables:
         sheet = workbook.add_worksheet(title[:31])
         numeric = {meta_count + i for i, c in enumerate(cols) if c.numeric}

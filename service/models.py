@@ -111,6 +111,9 @@ class Submission(BaseModel):
     consent = BooleanField(default=False)
     sensitive_consent = BooleanField(default=False)
     answers = TextField()                          # JSON as accepted, never rewritten
+    cells = TextField(null=True)                   # current answers as CSV cells (cells.py)
+    pii_cells = TextField(null=True)               # … those of pii questions, kept apart
+    cells_formula = BooleanField(default=False)    # a cell of `cells` starts like a formula
 
     class Meta:
         indexes = (

@@ -149,3 +149,46 @@ def _foreign_keys_off():
     problems = db.execute_sql("PRAGMA foreign_key_check").fetchall()
     if problems:
         raise RuntimeError(f"schema upgrade left broken references: {problems[:5]}")
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+@step(2, "submissions keep their current answers as export cells")
+def _submission_cells(migrator):
+    """Add `submission.cells` (and `pii_cells`, `cells_formula`) and fill them in for every stored
+    submission from its current answer rows (corrections included), read with the definition of
+    the version it was made with."""
+    import json
+
+    from peewee import BooleanField, TextField
+
+    from . import cells, formspec
+    from .models import Answer, FormVersion, Submission
+    from .submissions import shape
+
+    existing = {c.name for c in db.get_columns("submission")}
+    for column, field in (("cells", TextField(null=True)), ("pii_cells", TextField(null=True)),
+                          ("cells_formula", BooleanField(default=False))):
+        if column not in existing:
+            migrator.migrate(migrator.add_column("submission", column, field))
+    specs = {}
+    for row in FormVersion.select():
+        specs[(row.form_id, row.version)] = formspec.parse(
+            json.loads(row.definition), where=f"{row.form_id} v{row.version} (stored)")
+    last = 0
+    while True:
+        batch = list(Submission.select(Submission.id, Submission.form_id, Submission.form_version)
+                     .where(Submission.id > last).order_by(Submission.id).limit(1000).tuples())
+        if not batch:
+            return
+        last = batch[-1][0]
+        rows: dict[int, list] = {sid: [] for sid, _form, _version in batch}
+        for sid, question, item, value in (
+                Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
+                .where(Answer.submission.in_(list(rows))).order_by(Answer.id).tuples()):
+            rows[sid].append((question, item, value))
+        for sid, form_id, version in batch:
+            spec = specs.get((form_id, version))
+            if spec is not None:     # unpublished definition: cells stay NULL, export rebuilds
+                Submission.update(**cells.encode(spec, shape(spec, rows[sid]))).where(
+                    Submission.id == sid).execute()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from peewee import IntegrityError
 
-from . import tally
+from . import cells, tally
 from .db import insert_rows, is_sqlite, write_transaction
 from .formspec import FormSpec, Question
 from .models import Answer, Correction, StatusChange, Submission, utcnow
@@ -133,6 +133,7 @@ def _correct(spec, submission, q, item, new_value, reason, user) -> Correction:
         for row in rows:
             row["submission"] = submission.id
         Answer.insert_many(rows).execute()
+    Submission.update(**cells.encode(spec, new)).where(Submission.id == submission.id).execute()
     return Correction.create(
         submission=submission, question=q.name, item=item, reason=reason, user=user,
         old_value=json.dumps(old_value, ensure_ascii=False),
@@ -183,6 +184,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
     rows = answer_rows(spec, answers)
     keys = tally.keys_for(spec, answers)
     document = json.dumps(answers, ensure_ascii=False, sort_keys=True)
+    kept_cells = cells.encode(spec, answers)
     for _attempt in range(5):
         received = utcnow()
         try:
@@ -193,7 +195,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                     form_version=spec.version, channel=attribution.channel,
                     area=attribution.area_id, surveyor=attribution.surveyor_id,
                     link=attribution.link_id, lang=lang, consent=consent,
-                    sensitive_consent=sensitive_consent, answers=document)
+                    sensitive_consent=sensitive_consent, answers=document, **kept_cells)
                 for row in rows:
                     row["submission"] = submission.id
                 insert_rows(Answer, rows)   # ~40 rows: insert_many's query building was slow

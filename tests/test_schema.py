@@ -3,15 +3,19 @@ on SQLite and on PostgreSQL (whichever this pass runs on), and running it again 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import threading
 
 import pytest
 from peewee import IntegerField, TextField
 from playhouse.schema_diff import diff_models
 
-from service import schema
+from service import cells, formspec, schema
+from service.catalog import _canonical
 from service.db import db, open_database
-from service.models import MODELS, Area, User, create_tables
+from service.models import MODELS, Answer, Area, FormVersion, Submission, User
+from service.submissions import answer_rows
 from service.schema import SchemaVersion, Step
 
 from . import schema_v1
@@ -89,12 +93,45 @@ def test_running_init_twice_changes_nothing(tmp_path, cli):
 
 def test_a_database_made_before_versions_were_recorded_is_version_1_and_keeps_its_rows(tmp_path):
     url = database_url_for(tmp_path, empty=True)
+    version_1_database(url)
     with connected(url):
-        create_tables()
         Area.create(code="JD", name="幸福街道", path="/1/")
-        assert schema.upgrade() == []
-        assert versions() == [(1, "tables made before versions were recorded")]
+        assert schema.upgrade() == [step.version for step in schema.STEPS]
+        assert versions()[0] == (1, "tables made before versions were recorded")
         assert [a.code for a in Area.select()] == ["JD"]
+
+
+def test_version_2_gives_every_stored_submission_its_export_cells(tmp_path):
+    """Submissions stored before `submission.cells` existed get it from their current answer rows
+    (a correction already applied to the rows included), read with their own version's form."""
+    spec = formspec.load_file(TEST_FORMS / "survey.yaml")
+    answers = {"housing": "own", "needs": ["job", "loan"], "size": 3, "remark": "旧的",
+               "members": [{"mname": "张一", "age": 40}]}
+    url = database_url_for(tmp_path, empty=True)
+    version_1_database(url)
+    with connected(url):
+        FormVersion.insert(form_id="survey", version=spec.version, definition=_canonical(spec),
+                           digest="-").execute()
+        for n in (1, 2):
+            row = {"id": n, "uuid": f"00000000-0000-4000-8000-00000000000{n}",
+                   "receipt": f"AAAA-000{n}", "form_id": "survey", "form_version": spec.version,
+                   "received_at": dt.datetime(2026, 3, 1), "day": "2026-03-01",
+                   "channel": "web", "status": "valid", "lang": "zh", "consent": True,
+                   "sensitive_consent": False, "answers": json.dumps(answers)}
+            db.execute_sql(         # as version 1 wrote it (the model's new columns aren't there)
+                f"INSERT INTO submission ({', '.join(row)}) "
+                f"VALUES ({', '.join([db.param] * len(row))})", tuple(row.values()))
+            rows = answer_rows(spec, answers)
+            if n == 2:       # corrected later: the answer rows hold the current value
+                rows = [dict(r, value="新的") if r["question"] == "remark" else r for r in rows]
+            Answer.insert_many([dict(r, submission=n) for r in rows]).execute()
+        assert schema.upgrade() == [step.version for step in schema.STEPS]
+        stored = {s.id: {"cells": s.cells, "pii_cells": s.pii_cells,
+                         "cells_formula": s.cells_formula} for s in Submission.select()}
+    assert stored[1] == cells.encode(spec, answers)
+    assert stored[2] == cells.encode(spec, dict(answers, remark="新的"))
+    assert stored[1]["cells"] == "own,1,0,1,job;loan,3,,,旧的"
+    assert stored[1]["pii_cells"] == '""'           # the name, a lone empty cell
 
 
 def test_later_steps_run_in_order_once_each_and_are_recorded(tmp_path, monkeypatch):
