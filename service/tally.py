@@ -77,7 +77,7 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
     rows = [dict(zip(KEY, (*_dims(submission, question), question, value)), n=sign * n)
             for (question, value), n in keys.items() if n]
     # the upsert `n = n + excluded.n`, without insert_many's slow query building (db.insert_rows)
-    insert_rows(Tally, rows, add_on_conflict=(KEY, "n"))
+    insert_rows(Tally, rows, add_on_conflict=(KEY, "n"), plain=True)
 
 
 def rebuild(catalog, form_id: str | None = None) -> int:

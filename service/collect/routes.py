@@ -56,24 +56,24 @@ def link_page(token):
 
 def handle(spec, attribution, **page):
     """Render, or accept a post to, one form; QR links call this with their fixed attribution."""
+    if request.method != "POST":
+        return blank_page(spec, page)
     form = wtf.form_class(spec)()
-    if request.method == "POST":
-        if form.token_ok():
-            done = submissions.find(form.submission_uuid.data)
-            if done is not None and done.form_id == spec.id:
-                return thanks(spec, done)
-        if form.validate():
-            catalog().ensure_published(spec)
-            submission, _created = submissions.store(
-                spec, form.submission_uuid.data, form.answers, lang=current_lang(),
-                consent=bool(spec.consent), attribution=attribution,
-                sensitive_consent=bool(getattr(form, "sensitive_consent", None) and
-                                       form.sensitive_consent.data))
-            return thanks(spec, submission)
-        if offline.wants_json():   # the phone's outbox: errors as data, kept with the submission
-            return offline.rejected(spec, form, current_lang())
-        return render_template("collect/form.html", **page_context(spec, form), **page), 400
-    return blank_page(spec, form, page)
+    if form.token_ok():
+        done = submissions.find(form.submission_uuid.data)
+        if done is not None and done.form_id == spec.id:
+            return thanks(spec, done)
+    if form.validate():
+        catalog().ensure_published(spec)
+        submission, _created = submissions.store(
+            spec, form.submission_uuid.data, form.answers, lang=current_lang(),
+            consent=bool(spec.consent), attribution=attribution,
+            sensitive_consent=bool(getattr(form, "sensitive_consent", None) and
+                                   form.sensitive_consent.data))
+        return thanks(spec, submission)
+    if offline.wants_json():   # the phone's outbox: errors as data, kept with the submission
+        return offline.rejected(spec, form, current_lang())
+    return render_template("collect/form.html", **page_context(spec, form), **page), 400
 
 
 #: Rendered blank form pages are kept per app, by (path, language, form version, day): the page a
@@ -83,14 +83,16 @@ _PAGES_MAX = 512
 _TOKEN, _UUID = "\x1bcsrf-token\x1b", "\x1bsubmission-uuid\x1b"
 
 
-def blank_page(spec, form, page) -> str:
+def blank_page(spec, page) -> str:
+    """The blank form; the WTForms form is only built to render a page not cached yet."""
     today = current_app.extensions["doorstep.today"]()
     key = (request.path, current_lang(), spec.id, spec.version, today,
            tuple(sorted(page.items())))
-    token = generate_csrf() if "csrf_token" in form._fields else ""
+    token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
     pages = current_app.extensions.setdefault("doorstep.pages", OrderedDict())
     cached = pages.get(key)
     if cached is None:
+        form = wtf.form_class(spec)()
         html = render_template("collect/form.html", **page_context(spec, form), **page)
         cached = html.replace(form.submission_uuid.data, _UUID)
         if token:

@@ -7,13 +7,17 @@ answers document that `submissions.store` writes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 
 from flask import current_app
+from babel import support
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import fields
 from wtforms.fields.choices import SelectChoice
+from wtforms.i18n import messages_path
 from wtforms.validators import ValidationError
 
 from . import validators as v
@@ -72,7 +76,7 @@ def _id_number(q):
 
 def _repeat(q):
     item_class = type(f"Item_{q.name}", (_ItemForm,), {
-        c.name: FIELD_FACTORIES[c.type](c) for c in q.questions if c.answerable})
+        c.name: field_for(c) for c in q.questions if c.answerable})
     return fields.FieldList(fields.FormField(item_class), min_entries=0)
 
 
@@ -82,6 +86,29 @@ FIELD_FACTORIES = {
     "select_one": _select_one, "select_multiple": _select_multiple, "date": _date,
     "phone": _phone, "id_number": _id_number, "repeat": _repeat,
 }
+
+
+def field_for(q: Question):
+    """The unbound WTForms field of a question. Its label is the question's name: pages show the
+    form definition's labels, and a field without one has WTForms translate a made-up label for
+    every field of every request."""
+    unbound = FIELD_FACTORIES[q.type](q)
+    unbound.kwargs.setdefault("label", q.name)
+    return unbound
+
+
+@functools.lru_cache(maxsize=16)
+def _wtforms_messages(locale: str):
+    """WTForms' own messages in one language, loaded once per process (Flask-WTF loads the
+    catalogue from disk on every request)."""
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _Meta:
+    def get_translations(self, form):
+        if not current_app.config.get("WTF_I18N_ENABLED", True):
+            return None
+        return _wtforms_messages(str(get_locale()))
 
 
 def clean_value(q: Question, field):
@@ -108,7 +135,7 @@ def clean_value(q: Question, field):
 class _ItemForm(FlaskForm):
     """One item of a repeat group; CSRF is checked once, on the whole form."""
 
-    class Meta:
+    class Meta(_Meta):
         csrf = False
 
 
@@ -126,7 +153,10 @@ class SurveyForm(FlaskForm):
     """Base class of every generated form; `spec` is set on each subclass."""
 
     spec: FormSpec
-    submission_uuid = fields.HiddenField()
+    submission_uuid = fields.HiddenField(label="submission_uuid")
+
+    class Meta(_Meta):
+        pass
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -234,12 +264,14 @@ def form_class(spec: FormSpec) -> type[SurveyForm]:
         return cached
     attrs = {"spec": spec}
     if spec.consent:
-        attrs["consent"] = fields.BooleanField(false_values=("", "n", "no", "false", "0"))
+        attrs["consent"] = fields.BooleanField(label="consent",
+                                               false_values=("", "n", "no", "false", "0"))
     if spec.sensitive_consent:
-        attrs["sensitive_consent"] = fields.BooleanField(false_values=("", "n", "no", "false", "0"))
+        attrs["sensitive_consent"] = fields.BooleanField(
+            label="sensitive_consent", false_values=("", "n", "no", "false", "0"))
     for q in spec.questions():
         if q.answerable:
-            attrs[q.name] = FIELD_FACTORIES[q.type](q)
+            attrs[q.name] = field_for(q)
     cls = type(f"Form_{spec.id}_{spec.version}", (SurveyForm,), attrs)
     object.__setattr__(spec, "_form_class", cls)
     return cls
