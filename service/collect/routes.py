@@ -76,36 +76,46 @@ def handle(spec, attribution, **page):
     return render_template("collect/form.html", **page_context(spec, form), **page), 400
 
 
-#: Rendered blank form pages are kept per app, by (path, language, form version, day): the page a
-#: phone gets is the same for everyone but for its CSRF token and submission UUID, which are swapped
-#: in per request. Rendering the household form's template costs ~10 ms; the swap, microseconds.
+#: Rendered public pages are kept per app: the blank form by (path, language, form version, day),
+#: the thank-you page by (path, language, form version). A page is the same for everyone but for its
+#: CSRF token and submission UUID, or its receipt, which are swapped in per request. Rendering the
+#: household form's template costs ~10 ms; the swap, microseconds.
 _PAGES_MAX = 512
-_TOKEN, _UUID = "\x1bcsrf-token\x1b", "\x1bsubmission-uuid\x1b"
+_TOKEN, _UUID, _RECEIPT = "\x1bcsrf-token\x1b", "\x1bsubmission-uuid\x1b", "\x1breceipt\x1b"
+
+
+def _kept(key: tuple, render) -> str:
+    """The page kept under `key`, rendered by `render()` (with placeholders) the first time."""
+    pages = current_app.extensions.setdefault("doorstep.pages", OrderedDict())
+    cached = pages.get(key)
+    if cached is None:
+        cached = pages[key] = render()
+        if len(pages) > _PAGES_MAX:
+            pages.popitem(last=False)
+    else:
+        pages.move_to_end(key)
+    return cached
 
 
 def blank_page(spec, page) -> str:
     """The blank form; the WTForms form is only built to render a page not cached yet."""
     today = current_app.extensions["doorstep.today"]()
-    key = (request.path, current_lang(), spec.id, spec.version, today,
+    key = ("form", request.path, current_lang(), spec.id, spec.version, today,
            tuple(sorted(page.items())))
     token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""
-    pages = current_app.extensions.setdefault("doorstep.pages", OrderedDict())
-    cached = pages.get(key)
-    if cached is None:
+
+    def render():
         form = wtf.form_class(spec)()
         html = render_template("collect/form.html", **page_context(spec, form), **page)
-        cached = html.replace(form.submission_uuid.data, _UUID)
-        if token:
-            cached = cached.replace(token, _TOKEN)
-        pages[key] = cached
-        if len(pages) > _PAGES_MAX:
-            pages.popitem(last=False)
-        return html
-    pages.move_to_end(key)
-    return cached.replace(_UUID, str(uuid.uuid4())).replace(_TOKEN, token)
+        html = html.replace(form.submission_uuid.data, _UUID)
+        return html.replace(token, _TOKEN) if token else html
+    return _kept(key, render).replace(_UUID, str(uuid.uuid4())).replace(_TOKEN, token)
 
 
 def thanks(spec, submission):
     if offline.wants_json():
         return offline.accepted(submission)
-    return render_template("collect/thanks.html", spec=spec, submission=submission)
+    key = ("thanks", request.path, current_lang(), spec.id, spec.version)
+    html = _kept(key, lambda: render_template("collect/thanks.html", spec=spec,
+                                              receipt=_RECEIPT))
+    return html.replace(_RECEIPT, submission.receipt)
