@@ -147,13 +147,18 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
     client = app.test_client()
     _login(client, "bench-admin", PASSWORD)
     until = dt.date.fromisoformat(last_day)
-    since = until - dt.timedelta(days=89)
-    dates = f"since={since}&until={until}"
-    cases = {
+    first = (until.replace(day=1) - dt.timedelta(days=62)).replace(day=1)
+    months = f"since={first:%Y-%m}&until={until:%Y-%m}"          # as the dashboard offers
+    days = f"since={until - dt.timedelta(days=89)}&until={until}"
+    cases = {              # the dashboard's own filters first, then those counted from raw rows
         "all": "",
         "area": "area=SQ01",
-        "dates": dates,
-        "area+dates": f"area=SQ01&{dates}",
+        "3 months": months,
+        "area+months": f"area=SQ01&{months}",
+        "version": "version=1",
+        "90 days (raw)": days,
+        "channel (raw)": "channel=self",
+        "surveyor (raw)": "surveyor=sv001",
         "answer (raw)": "q=employment&v=unemployed",
     }
     url = f"/admin/forms/{FORM}"
@@ -164,9 +169,11 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
         raise SystemExit(f"the dashboard shows {total} responses, expected {valid}")
     result["dashboard"] = {}
     for name, query in cases.items():
-        timing = _time_get(client, f"{url}?{query}" if query else url, runs)
+        # a raw path takes seconds to minutes at a million: one timed run after the warm-up
+        timing = _time_get(client, f"{url}?{query}" if query else url,
+                           1 if name.endswith("(raw)") else runs)
         result["dashboard"][name] = timing
-        print(f"  dashboard {name:<13} median {timing['wall']:.3f} s "
+        print(f"  dashboard {name:<15} median {timing['wall']:.3f} s "
               f"(CPU {timing['cpu']:.3f} s)", file=sys.stderr)
         result["load_average"].append(os.getloadavg()[0])
     if profile:
@@ -317,7 +324,8 @@ def report(results: list[dict], checks: list[tuple]) -> str:
         "households through grid QR links, 10% the open web form; 1% voided. "
         + _documents_note(results) + " Times are medians "
         f"of {results[0]['runs'] if results else 5} requests after a warm-up, through the Flask "
-        "test client, warm page cache. Each "
+        "test client, warm page cache (paths counted from raw rows: one timed request after the "
+        "warm-up). Each "
         "figure is wall time, with the process's CPU time (Python and SQLite) in brackets: on a "
         "shared machine (load average above the 2 cores) the CPU time is the steadier figure.",
         "",
@@ -345,9 +353,12 @@ def report(results: list[dict], checks: list[tuple]) -> str:
         lines.append(f"| {r['n']:,} | " + " | ".join(
             f"{r['dashboard'][k]['wall']:.2f} s ({r['dashboard'][k]['cpu']:.2f})" for k in names)
             + " |")
-    lines += ["", "`area` = one community of four (with its grids); `dates` = the last 90 days; "
-              "`answer (raw)` = `?q=employment&v=unemployed`, counted from the answer rows (the "
-              "tallies cannot filter by an answer).", "",
+    lines += ["", "`area` = one community of four (with its grids); `3 months` = the last three "
+              "calendar months, as the dashboard's month fields give them; `version` = form "
+              "version 1 (all of them). Counted from the raw answer rows, as the tallies keep "
+              "answers per month and area only: `90 days (raw)` (a day range typed into the URL: "
+              "the page offers months), `channel (raw)` = `?channel=self`, `surveyor (raw)` = "
+              "one surveyor's, `answer (raw)` = `?q=employment&v=unemployed`.", "",
               "## CSV export: /admin/forms/household/export.csv (goals: at least half the "
               "baseline's rate; peak under 200 MB at 1,000,000 rows)", "",
               "| rows | export | export rate | baseline rate | ratio | export peak RSS "
@@ -390,13 +401,14 @@ def _documents_note(results: list[dict]) -> str:
 def goals(r: dict) -> list[str]:
     e, b, board = r["export"], r["baseline"], r["dashboard"]
     ratio, cpu_ratio = b["seconds"] / e["seconds"], b["cpu"] / e["cpu"]
-    tallied = {k: v for k, v in board.items() if k != "answer (raw)"}
+    tallied = {k: v for k, v in board.items() if not k.endswith("(raw)")}
+    raw = {k: v for k, v in board.items() if k.endswith("(raw)")}
     worst = max(tallied, key=lambda k: tallied[k]["wall"])
     mark = lambda ok: "met" if ok else "MISSED"   # noqa: E731
     return [f"{r['n']:,}: dashboard {board['all']['wall']:.2f} s unfiltered (CPU "
             f"{board['all']['cpu']:.2f} s), {tallied[worst]['wall']:.2f} s at worst from the "
-            f"tallies ({worst}): {mark(tallied[worst]['wall'] < GOAL_DASHBOARD_S)}; answer filter "
-            f"{board['answer (raw)']['wall']:.2f} s (raw path, outside the goal)",
+            f"tallies ({worst}): {mark(tallied[worst]['wall'] < GOAL_DASHBOARD_S)}; raw paths "
+            + ", ".join(f"{k[:-6]} {v['wall']:.2f} s" for k, v in raw.items()),
             f"{r['n']:,}: export at {ratio:.3f}× the baseline's rate (CPU {cpu_ratio:.3f}×): "
             f"{mark(ratio >= GOAL_EXPORT_RATIO)}; peak {e['peak_mb']:.0f} MB: "
             f"{mark(e['peak_mb'] < GOAL_PEAK_MB)}"]

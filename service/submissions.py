@@ -100,44 +100,96 @@ def _locked(submission: Submission) -> Submission:
 
 
 def correct(spec: FormSpec, submission: Submission, q: Question, item: int | None, new_value,
-            reason: str, user) -> Correction:
-    """Replace one question's current value, keeping the old and new values and the reason."""
+            reason: str, user) -> list[Correction]:
+    """Replace one question's current value, keeping the old and new values and the reason.
+
+    Answers the change hides (a follow-up whose show_if no longer holds: `why` after `employed`
+    became yes, `school` after a member's age became 30) are cleared with it, as the public form
+    would neither ask nor store them; each gets its own Correction with the same reason and user.
+    Returns the Corrections made, `q`'s first."""
     with write_transaction():
         return _correct(spec, _locked(submission), q, item, new_value, reason, user)
 
 
-def _correct(spec, submission, q, item, new_value, reason, user) -> Correction:
+def _correct(spec, submission, q, item, new_value, reason, user) -> list[Correction]:
     old = current_answers(spec, submission)
     new = json.loads(json.dumps(old))              # a deep copy, to count what the change changes
-    target, new_target = old, new
-    if item is not None:
-        parent = spec.parent_of(q.name)
-        items = old.get(parent.name, []) if parent else []
-        target = items[item] if item < len(items) else {}
-        new_items = new.setdefault(parent.name, []) if parent else []
-        new_items.extend({} for _ in range(item + 1 - len(new_items)))
-        new_target = new_items[item]
+    target = _place(spec, old, q, item)
     old_value = target.get(q.name)
-    new_target.pop(q.name, None)
-    if new_value is not None and new_value != []:
-        new_target[q.name] = new_value
+    _set(_place(spec, new, q, item, grow=True), q.name, new_value)
+    changes = [(q, item, old_value, new_value)]
+    changes += [(hidden, at, value, None) for hidden, at, value in
+                _now_hidden(spec, new, submission.sensitive_consent)]
+    for hidden, at, _value, _none in changes[1:]:
+        _set(_place(spec, new, hidden, at), hidden.name, None)
     # the whole document's keys: filling or emptying a repeat item also changes the item counts
     delta = tally.keys_for(spec, new)
     delta.subtract(tally.keys_for(spec, old))
     tally.count(submission, delta)
-    scope = (Answer.submission == submission) & (Answer.question == q.name)
-    scope &= Answer.item.is_null() if item is None else (Answer.item == item)
-    Answer.delete().where(scope).execute()
-    if new_value is not None and new_value != []:
-        rows = rows_for(spec.id, q, new_value, item)
-        for row in rows:
-            row["submission"] = submission.id
-        Answer.insert_many(rows).execute()
+    made = []
+    for question, at, before, after in changes:
+        scope = (Answer.submission == submission) & (Answer.question == question.name)
+        scope &= Answer.item.is_null() if at is None else (Answer.item == at)
+        Answer.delete().where(scope).execute()
+        if after is not None and after != []:
+            rows = rows_for(spec.id, question, after, at)
+            for row in rows:
+                row["submission"] = submission.id
+            Answer.insert_many(rows).execute()
+        made.append(Correction.create(
+            submission=submission, question=question.name, item=at, reason=reason, user=user,
+            old_value=json.dumps(before, ensure_ascii=False),
+            new_value=json.dumps(after, ensure_ascii=False)))
     Submission.update(**cells.encode(spec, new)).where(Submission.id == submission.id).execute()
-    return Correction.create(
-        submission=submission, question=q.name, item=item, reason=reason, user=user,
-        old_value=json.dumps(old_value, ensure_ascii=False),
-        new_value=json.dumps(new_value, ensure_ascii=False))
+    return made
+
+
+def _place(spec: FormSpec, answers: dict, q: Question, item: int | None, grow: bool = False):
+    """The dict holding `q`'s answer: the document, or item `item` of q's repeat group."""
+    if item is None:
+        return answers
+    parent = spec.parent_of(q.name)
+    items = answers.setdefault(parent.name, []) if grow else answers.get(parent.name, [])
+    if grow:
+        items.extend({} for _ in range(item + 1 - len(items)))
+    return items[item] if item < len(items) else {}
+
+
+def _set(target: dict, name: str, value) -> None:
+    target.pop(name, None)
+    if value is not None and value != []:
+        target[name] = value
+
+
+def _now_hidden(spec: FormSpec, answers: dict, sensitive_ok: bool):
+    """(question, item, value) of the answers that the public form would now hide, in form order.
+    A hidden question's answer no longer counts for the conditions after it (as on the page)."""
+    from .formspec.wtf import SurveyForm     # the rule the public form applies
+    kept: dict = {}
+    for q in spec.questions():
+        if q.name not in answers:
+            continue
+        if not SurveyForm._shown(q, kept.get, sensitive_ok):
+            if q.type != "repeat":
+                yield q, None, answers[q.name]
+            else:       # a hidden group: every answer of every item (their rows are the children's)
+                for i, item in enumerate(answers[q.name]):
+                    yield from ((child, i, item[child.name]) for child in q.questions
+                                if child.name in item)
+            continue
+        kept[q.name] = answers[q.name]
+        if q.type != "repeat":
+            continue
+        for i, item in enumerate(answers[q.name]):
+            seen: dict = {}
+            lookup = lambda name, seen=seen: seen[name] if name in seen else kept.get(name)  # noqa: E731
+            for child in q.questions:
+                if child.name not in item:
+                    continue
+                if SurveyForm._shown(child, lookup, sensitive_ok):
+                    seen[child.name] = item[child.name]
+                else:
+                    yield child, i, item[child.name]
 
 
 STATUSES = ("valid", "duplicate", "void")

@@ -323,6 +323,25 @@ def test_a_correction_may_answer_a_question_the_answers_open(office):
     assert answer_rows(sub, "school") == [(1, "实验小学")]
 
 
+def test_a_correction_clears_the_answers_it_hides_with_their_own_history(office):
+    """Member 1 (8 years old) goes to school; corrected to 30, the form would not ask for a
+    school any more, so the school answer is cleared too, and the history says so."""
+    manager, sub = office.client("mgr1"), office.subs["sq1"]
+    assert correct(manager, sub, "school", "实验小学", item=1).status_code == 302
+    assert correct(manager, sub, "age", "30", item=1, reason="身份证核对").status_code == 302
+    assert answer_rows(sub, "school") == [] and answer_rows(sub, "age") == [(0, "30"), (1, "30")]
+    with db.connection_context():
+        assert [(c.question, c.item, json.loads(c.old_value), json.loads(c.new_value), c.reason)
+                for c in Correction.select().order_by(Correction.id)] == [
+            ("school", 1, None, "实验小学", "wrong at the door"),
+            ("age", 1, 8, 30, "身份证核对"),
+            ("school", 1, "实验小学", None, "身份证核对")]
+    page = manager.get(f"/admin/responses/{sub}")
+    assert page.text.count("身份证核对") == 2
+    assert [(json.loads(e.detail)["question"], json.loads(e.detail)["new"])
+            for e in audit("correction")] == [("school", "实验小学"), ("age", 30), ("school", None)]
+
+
 # Status
 
 def set_status(client, submission_id, status, reason="seen twice"):

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from peewee import fn
 
 from bench.synthetic import answers_for, value_for
-from service import aggregate, areas, submissions, tally
+from service import aggregate, areas, cells, submissions, tally
 from service.db import db
 from service.models import Submission, Tally, User
 
@@ -81,6 +81,12 @@ def test_random_stores_corrections_and_status_changes_keep_tallies_exact(demo_ap
         running = tallies()
         assert min(running.values()) > 0            # no count ever went below zero
         assert recount(app) == running
+        for submission in Submission.select():
+            current = submissions.current_answers(spec, submission)
+            # corrections cleared what they hid; the export's kept cells are the current answers
+            assert list(submissions._now_hidden(spec, current, True)) == []
+            assert (submission.cells, submission.pii_cells, submission.cells_formula) == \
+                tuple(cells.encode(spec, current).values())
 
 
 def test_a_blank_repeat_item_is_counted_as_the_stored_answers_show_it(app):

@@ -235,12 +235,13 @@ def correct(submission_id, question):
         if q.required and new_value is None:
             form.value.errors.append(_("Please answer this question."))
         else:
-            change = submissions.correct(spec, submission, q, item, new_value,
-                                         form.reason.data.strip(), user)
-            audit.record("correction", target=f"submission:{submission.id}",
-                         question=q.name, item=item, reason=change.reason,
-                         old="***" if q.pii else json.loads(change.old_value),
-                         new="***" if q.pii else new_value)
+            for change in submissions.correct(spec, submission, q, item, new_value,
+                                              form.reason.data.strip(), user):
+                hidden = spec.question(change.question).pii
+                audit.record("correction", target=f"submission:{submission.id}",
+                             question=change.question, item=change.item, reason=change.reason,
+                             old="***" if hidden else json.loads(change.old_value),
+                             new="***" if hidden else json.loads(change.new_value))
             flash(_("The answer is corrected."))
             return redirect(url_for("admin.response", submission_id=submission.id))
     elif request.method == "GET" and not q.pii:
