@@ -211,7 +211,7 @@ class Export:
                        surveyors.get(surveyor, ""), words[channel], words[status], *picked]
                 for i, names in relabel:
                     row[i] = names(row[i])
-                if for_csv and (formula or version.with_pii):
+                if for_csv and (formula or (version.with_pii and _formula_like(pii))):
                     row[9:] = [check(c) for c in row[9:]]
                 yield row
 
@@ -311,6 +311,15 @@ class _Version:
             values += cells.parse(pii)
         values += ("0", "")
         return self.get(values)
+
+
+_CELL_START = re.compile(r'[,"][=+\-@\t\r]')
+
+
+def _formula_like(text: str | None) -> bool:
+    """Whether a stored line may hold a cell that starts like a formula (conservatively: any
+    such character after a comma or a quote). For `pii_cells`, which keep no flag of their own."""
+    return bool(text) and (text.startswith(FORMULA_START) or _CELL_START.search(text) is not None)
 
 
 def _fragment(values) -> str:
