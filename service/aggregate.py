@@ -59,8 +59,9 @@ def _area_scope(user: User, filters: Filters):
 
 
 def answers_tallied(filters: Filters) -> bool:
-    """Whether answer counts can come from the tally, which keeps them per month and area only."""
-    if filters.answer or filters.channel or filters.surveyor is not None:
+    """Whether answer counts can come from the tally, which keeps them per month, area and
+    channel only."""
+    if filters.answer or filters.surveyor is not None:
         return False
     if filters.since and filters.since.day != 1:
         return False
@@ -86,6 +87,7 @@ class TallySource:
             months &= Tally.day <= filters.until.isoformat()[:7]
         if filters.channel:
             cond &= Tally.channel == filters.channel
+            months &= Tally.channel == filters.channel
         if filters.surveyor is not None:
             cond &= Tally.surveyor_id == filters.surveyor.id
         self.cond, self.month_cond = cond, months

@@ -187,7 +187,7 @@ class Tally(BaseModel):
         indexes = (
             (("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "question",
               "value"), True),
-            (("form_id", "question", "value", "day", "area_id", "n"), False),
+            (("form_id", "question", "value", "day", "area_id", "channel", "n"), False),
         )
 
 

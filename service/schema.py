@@ -153,17 +153,26 @@ def _foreign_keys_off():
 
 # --- steps ------------------------------------------------------------------------------------
 
+def _stored_specs() -> dict:
+    """Every published form definition, by (form id, version), as `FormVersion` keeps them."""
+    import json
+
+    from . import formspec
+    from .models import FormVersion
+    return {(row.form_id, row.version): formspec.parse(
+        json.loads(row.definition), where=f"{row.form_id} v{row.version} (stored)")
+        for row in FormVersion.select()}
+
+
 @step(2, "submissions keep their current answers as export cells")
 def _submission_cells(migrator):
     """Add `submission.cells` (and `pii_cells`, `cells_formula`) and fill them in for every stored
     submission from its current answer rows (corrections included), read with the definition of
     the version it was made with."""
-    import json
-
     from peewee import BooleanField, TextField
 
-    from . import cells, formspec
-    from .models import Answer, FormVersion, Submission
+    from . import cells
+    from .models import Answer, Submission
     from .submissions import shape
 
     existing = {c.name for c in db.get_columns("submission")}
@@ -171,10 +180,7 @@ def _submission_cells(migrator):
                           ("cells_formula", BooleanField(default=False))):
         if column not in existing:
             migrator.migrate(migrator.add_column("submission", column, field))
-    specs = {}
-    for row in FormVersion.select():
-        specs[(row.form_id, row.version)] = formspec.parse(
-            json.loads(row.definition), where=f"{row.form_id} v{row.version} (stored)")
+    specs = _stored_specs()
     last = 0
     while True:
         batch = list(Submission.select(Submission.id, Submission.form_id, Submission.form_version)
@@ -192,3 +198,22 @@ def _submission_cells(migrator):
             if spec is not None:     # unpublished definition: cells stay NULL, export rebuilds
                 Submission.update(**cells.encode(spec, shape(spec, rows[sid]))).where(
                     Submission.id == sid).execute()
+
+
+@step(3, "answers tallied per channel too")
+def _tally_channels(migrator):
+    """Answer counts gain the channel (the dashboard's channel filter reads the tally), and the
+    covering index behind them its column: the tally is recounted from the stored answers."""
+    from . import tally
+
+    class Stored:
+        specs = _stored_specs()
+
+        def version(self, form_id, version):
+            return self.specs.get((form_id, version))
+
+    migrator.migrate(
+        migrator.drop_index("tally", "tally_form_id_question_value_day_area_id_n"),
+        migrator.add_index("tally", ("form_id", "question", "value", "day", "area_id",
+                                     "channel", "n"), False))
+    tally.rebuild(Stored())

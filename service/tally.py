@@ -1,10 +1,10 @@
 """Keeping `Tally` (pre-aggregated counts) in step with submissions, corrections and status changes.
 
 Two grains share the table. Submission counts (`question = ''`) are kept per day, area, channel and
-surveyor, for the totals and their charts. Answer counts are kept per *month* and area only (channel
-'' and surveyor 0), and dates are counted by month: at a million households that is a few hundred
-thousand rows to sum, where a per-day, per-surveyor grain would hold about as many rows as answers.
-Filters finer than that (a channel, a surveyor, dates that cut a month) count answers from the raw
+surveyor, for the totals and their charts. Answer counts are kept per *month*, area and channel
+(surveyor 0), and dates are counted by month: at a million households that is about a million rows
+to sum, where a per-day, per-surveyor grain would hold about as many rows as answers. Filters finer
+than that (a surveyor, dates that cut a month, one question's answer) count answers from the raw
 rows instead (aggregate.py decides).
 
 Every write path calls `count()` inside its own transaction, so the dashboard's figures are exactly
@@ -27,10 +27,10 @@ KEY = ("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "q
 
 def grain(form_id, version, day, area_id, channel, surveyor_id, question) -> tuple:
     """The cell a key is counted in: per day, channel and surveyor for the submission itself,
-    per month and area for its answers."""
+    per month, area and channel for its answers."""
     if question == "":
         return (form_id, version, day, area_id or 0, channel, surveyor_id or 0)
-    return (form_id, version, day[:7], area_id or 0, "", 0)
+    return (form_id, version, day[:7], area_id or 0, channel, 0)
 
 
 def _dims(submission: Submission, question: str) -> tuple:

@@ -14,7 +14,7 @@ from playhouse.schema_diff import diff_models
 from service import cells, formspec, schema
 from service.catalog import _canonical
 from service.db import db, open_database
-from service.models import MODELS, Answer, Area, FormVersion, Submission, User
+from service.models import MODELS, Answer, Area, FormVersion, Submission, Tally, User
 from service.submissions import answer_rows
 from service.schema import SchemaVersion, Step
 
@@ -132,6 +132,9 @@ def test_version_2_gives_every_stored_submission_its_export_cells(tmp_path):
     assert stored[2] == cells.encode(spec, dict(answers, remark="新的"))
     assert stored[1]["cells"] == "own,1,0,1,job;loan,3,,,旧的"
     assert stored[1]["pii_cells"] == '""'           # the name, a lone empty cell
+    with connected(url):       # step 3 counted the answers, per channel
+        assert {(t.day, t.channel, t.n) for t in Tally.select().where(
+            (Tally.question == "needs") & (Tally.value == "job"))} == {("2026-03", "web", 2)}
 
 
 def test_later_steps_run_in_order_once_each_and_are_recorded(tmp_path, monkeypatch):
