@@ -96,3 +96,19 @@ def test_only_admins_read_the_log(office):
         assert page.status_code == 404
         assert 'href="/admin/audit"' not in office.client(username).get("/admin/").text
     assert office.client("admin").get("/admin/audit").status_code == 200
+
+
+def test_paging_keeps_the_filters_and_moves_one_page_at_a_time(office, busy_office, monkeypatch):
+    """Page links carry the filters and replace the page number (a repeated `page=` would pin
+    every later page to the second)."""
+    from service.admin import audit_log
+    monkeypatch.setattr(audit_log, "PAGE_SIZE", 2)
+    page = busy_office.get("/admin/audit?user=mgr1")          # 5 events of mgr1: 3 pages
+    for expected in (2, 3):
+        following = re.search(r'<a href="([^"]+)">→</a>', page.text).group(1).replace("&amp;", "&")
+        assert f"page={expected}" in following and "user=mgr1" in following
+        assert following.count("page=") == 1
+        page = busy_office.get(following)
+        assert f"<span>{expected} / 3</span>" in page.text
+        assert {who for _when, who, *_ in rows(page)} == {"mgr1"}
+    assert "→</a>" not in page.text
