@@ -156,8 +156,8 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
         "3 months": months,
         "area+months": f"area=SQ01&{months}",
         "version": "version=1",
+        "channel": "channel=self",
         "90 days (raw)": days,
-        "channel (raw)": "channel=self",
         "surveyor (raw)": "surveyor=sv001",
         "answer (raw)": "q=employment&v=unemployed",
     }
@@ -355,10 +355,11 @@ def report(results: list[dict], checks: list[tuple]) -> str:
             + " |")
     lines += ["", "`area` = one community of four (with its grids); `3 months` = the last three "
               "calendar months, as the dashboard's month fields give them; `version` = form "
-              "version 1 (all of them). Counted from the raw answer rows, as the tallies keep "
-              "answers per month and area only: `90 days (raw)` (a day range typed into the URL: "
-              "the page offers months), `channel (raw)` = `?channel=self`, `surveyor (raw)` = "
-              "one surveyor's, `answer (raw)` = `?q=employment&v=unemployed`.", "",
+              "version 1 (all of them); `channel` = `?channel=self` (households reporting "
+              "themselves). Counted from the raw answer rows, as the tallies keep answers per "
+              "month, area and channel only: `90 days (raw)` (a day range typed into the URL: "
+              "the page offers months), `surveyor (raw)` = one surveyor's, `answer (raw)` = "
+              "`?q=employment&v=unemployed`.", "",
               "## CSV export: /admin/forms/household/export.csv (goals: at least half the "
               "baseline's rate; peak under 200 MB at 1,000,000 rows)", "",
               "| rows | export | export rate | baseline rate | ratio | export peak RSS "

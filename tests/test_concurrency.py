@@ -5,15 +5,10 @@ lands on two workers still stores one row.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import CookieJar
-from pathlib import Path
-from urllib.error import HTTPError, URLError
+from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, build_opener
 
@@ -21,18 +16,12 @@ import pytest
 
 from service.db import open_database
 
-from .conftest import ROOT, TEST_FORMS, database_url_for, hidden, receipt
+from . import live
+from .conftest import TEST_FORMS, database_url_for, hidden, receipt
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 FORM = "/f/kitchen"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Phone:
@@ -63,34 +52,10 @@ def server(tmp_path_factory):
     database_url = database_url_for(tmp)
     env = {**os.environ, "DATABASE_URL": database_url, "FORMS_DIR": str(TEST_FORMS),
            "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp)}
-    subprocess.run([str(BIN / "doorstep"), "init"], env=env, cwd=ROOT, check=True,
-                   capture_output=True, timeout=60)
-    port = free_port()
+    live.doorstep_init(env)
     log = tmp / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "service:create_app()"],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if Phone(base).request("/")[0] == 200:
-                    break
-            except (URLError, ConnectionError):
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not answer:\n" + log.read_text()
-            time.sleep(0.2)
+    with live.served(env, log, "-w", "3") as base:
         yield base, database_url, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def all_at_once(n, work):

@@ -4,40 +4,31 @@ PostgreSQL database, one Redis for the rate limits, a shared SECRET_KEY and noth
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
 import secrets
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
 from pathlib import Path
-from urllib.error import HTTPError, URLError
+from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, build_opener
 
 import psycopg2
 import pytest
 
-from .conftest import ROOT, TEST_FORMS, database_url_for, hidden, receipt
+from . import live
+from .conftest import TEST_FORMS, database_url_for, hidden, receipt
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
-BIN = Path(sys.executable).parent
 FORM = "/f/kitchen"
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 SUBMISSIONS, SENT_TWICE, CLIENTS = 2000, 200, 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_problem() -> str | None:
@@ -78,19 +69,6 @@ class Instances:
     redis_prefix: str | None
 
 
-def wait_until_up(url, process, log, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if Phone().request(url + "/healthz")[0] == 200:
-                return
-        except (URLError, ConnectionError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory):
     """Two gunicorn instances (2 workers each) on one PostgreSQL schema made by `doorstep init`."""
@@ -103,34 +81,17 @@ def instances(tmp_path_factory):
            "SECRET_KEY": secrets.token_hex(32), "WEB_CONCURRENCY": "2"}
     if prefix:
         env |= {"REDIS_URL": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
-    init = subprocess.run([str(BIN / "doorstep"), "init"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={**env, "INSTANCE_PATH": str(home / "init")})
-    assert init.returncode == 0, init.stderr
+    init = live.doorstep_init({**env, "INSTANCE_PATH": str(home / "init")})
     password = re.search(r"one-time password: (\S+)", init.stdout).group(1)
-    processes, urls, logs = [], [], []
+    logs = [home / f"gunicorn-{name}.log" for name in ("a", "b")]
     try:
-        for name in ("a", "b"):
-            port, log = free_port(), home / f"gunicorn-{name}.log"
-            with open(log, "wb") as out:
-                processes.append(subprocess.Popen(
-                    [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind",
-                     f"127.0.0.1:{port}", "service:create_app()"], cwd=ROOT,
-                    env={**env, "INSTANCE_PATH": str(home / f"instance-{name}")},
-                    stdout=out, stderr=subprocess.STDOUT))
-            urls.append(f"http://127.0.0.1:{port}")
-            logs.append(log)
-        for url, process, log in zip(urls, processes, logs):
-            wait_until_up(url, process, log)
-        yield Instances(urls, env["DATABASE_URL"], logs, password, prefix)
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(live.served(
+                {**env, "INSTANCE_PATH": str(home / f"instance-{name}")}, log,
+                "-c", "gunicorn.conf.py", ready="/healthz"))
+                for name, log in zip(("a", "b"), logs)]
+            yield Instances(urls, env["DATABASE_URL"], logs, password, prefix)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         if prefix:
             import redis
             client = redis.Redis.from_url(REDIS_URL)

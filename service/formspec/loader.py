@@ -14,7 +14,7 @@ import yaml
 
 from .conditions import QUOTE_HINT, parse_condition
 from .model import (
-    CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES, Choice, Condition, Consent, FormSpec, Question,
+    CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES, Choice, Consent, FormSpec, Question,
     Section, Text,
 )
 

@@ -7,19 +7,14 @@ cannot download its own browser here.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent          # the venv that runs pytest also has gunicorn, doorstep
+from .. import live
+from ..live import BIN, ROOT
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -28,27 +23,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 class LiveServer:
     url: str            # http://127.0.0.1:<port>
     database: Path      # the SQLite file the server writes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer on {url} within {timeout}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -61,26 +35,9 @@ def live_server(tmp_path_factory):
            "FORMS_DIR": str(ROOT / "forms"),
            "SECRET_KEY": "browser-test-secret",
            "INSTANCE_PATH": str(home / "instance")}
-    init = subprocess.run([str(BIN / "doorstep"), "init"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = home / "gunicorn.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(url, process, log)
+    live.doorstep_init(env)
+    with live.served(env, home / "gunicorn.log", "-w", "2") as url:
         yield LiveServer(url=url, database=database)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -132,23 +89,13 @@ class RestartableServer:
     def start(self, **env: str) -> None:
         """Serve (again), with `env` changed from now on (e.g. another FORMS_DIR)."""
         self.env.update(env)
-        with open(self.log, "a") as out:
-            self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
-                 "service:create_app()"], cwd=ROOT, env=self.env, stdout=out,
-                stderr=subprocess.STDOUT)
-        wait_until_up(self.url, self.process, self.log)
+        self.process = live.start(self.env, self.log, self.port, "-w", "2")
+        live.wait_until_up(self.url + "/", self.process, self.log)
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            live.stop(self.process)
+            self.process = None
 
 
 @pytest.fixture
@@ -159,7 +106,7 @@ def restartable_server(tmp_path):
            "FORMS_DIR": str(ROOT / "forms"),
            "SECRET_KEY": "restartable-test-secret",
            "INSTANCE_PATH": str(tmp_path / "instance")}
-    server = RestartableServer(tmp_path, env, free_port())
+    server = RestartableServer(tmp_path, env, live.free_port())
     server.doorstep("init")
     server.env["PUBLIC_BASE_URL"] = server.url
     server.start()

@@ -1,0 +1,78 @@
+"""Doorstep served for real by gunicorn, for the tests that need the production stack (browser
+tests, concurrent workers, several instances): a free port, a log file, and a clean stop."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent          # the venv that runs pytest also has gunicorn, doorstep
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(env: dict, log: Path, *options: str, ready: str = "/") -> Iterator[str]:
+    """gunicorn (with `options`, e.g. "-w", "3") on a free port; yields its base URL once `ready`
+    answers 200, and stops it (terminate, then kill) when the block ends."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start(env, log, port, *options)
+    try:
+        wait_until_up(url + ready, process, log)
+        yield url
+    finally:
+        stop(process)
+
+
+def start(env: dict, log: Path, port: int, *options: str) -> subprocess.Popen:
+    """gunicorn on `port`, its output appended to `log`."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [str(BIN / "gunicorn"), *options, "--bind", f"127.0.0.1:{port}",
+             "service:create_app()"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer on {url} within {timeout}s:\n{log.read_text()}")
+
+
+def doorstep_init(env: dict) -> subprocess.CompletedProcess:
+    """`doorstep init` as the container's entry script runs it; fails the test if it fails."""
+    init = subprocess.run([str(BIN / "doorstep"), "init"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    return init
