@@ -149,8 +149,8 @@ def keyset_batches(query, key, size: int = 1000, raw: bool = False):
             return
 
 
-def insert_rows(model, rows: list[dict], add_on_conflict: tuple[tuple[str, ...], str] | None = None,
-                batch: int = 200, plain: bool = False) -> None:
+def insert_rows(model, rows: list, add_on_conflict: tuple[tuple[str, ...], str] | None = None,
+                batch: int = 200, plain: bool = False, names: tuple[str, ...] = ()) -> None:
     """INSERT `rows` (dicts with the same keys: field names) in multi-row statements.
 
     What `Model.insert_many(rows).execute()` does, without building a query tree per value: for a
@@ -159,7 +159,7 @@ def insert_rows(model, rows: list[dict], add_on_conflict: tuple[tuple[str, ...],
     `add_on_conflict=(key columns, column)`: on a key already present, add to that column instead
     (an upsert SQLite and PostgreSQL spell alike). `plain=True`: the values are str, int, float or
     None already, which both drivers take as they are, so `db_value` is skipped (~800 calls a
-    household).
+    household). `names`: the rows are tuples of these fields' values (plain, as above).
     """
     if not rows:
         return
@@ -170,7 +170,12 @@ def insert_rows(model, rows: list[dict], add_on_conflict: tuple[tuple[str, ...],
         tail = (" ON CONFLICT (" + ", ".join(f'"{k}"' for k in key) + f') DO UPDATE SET "{column}"'
                 f' = "{table}"."{column}" + excluded."{column}"')
     for start in range(0, len(rows), batch):
-        sql, params = _insert(model, rows[start:start + batch], plain)
+        chunk = rows[start:start + batch]
+        if names:
+            sql = _insert_sql(model, names, len(chunk))
+            params = [value for row in chunk for value in row]
+        else:
+            sql, params = _insert(model, chunk, plain)
         db.execute_sql(sql + tail, params)
 
 
@@ -186,13 +191,18 @@ def insert_row(instance) -> int:
     return instance.id
 
 
+def _insert_sql(model, names, count: int) -> str:
+    fields = [model._meta.fields[name] for name in names]
+    placeholders = "(" + ", ".join([db.obj.param] * len(fields)) + ")"
+    return (f'INSERT INTO "{model._meta.table_name}" ('
+            + ", ".join(f'"{f.column_name}"' for f in fields) + ") VALUES "
+            + ", ".join([placeholders] * count))
+
+
 def _insert(model, rows: list[dict], plain: bool = False) -> tuple[str, list]:
     names = list(rows[0])
     fields = [model._meta.fields[name] for name in names]
-    placeholders = "(" + ", ".join([db.obj.param] * len(fields)) + ")"
-    sql = (f'INSERT INTO "{model._meta.table_name}" ('
-           + ", ".join(f'"{f.column_name}"' for f in fields) + ") VALUES "
-           + ", ".join([placeholders] * len(rows)))
+    sql = _insert_sql(model, names, len(rows))
     if plain:
         return sql, [row[name] for row in rows for name in names]
     return sql, [field.db_value(row[name]) for row in rows for name, field in zip(names, fields)]

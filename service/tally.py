@@ -74,10 +74,12 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
     """Add (sign=1) or remove (sign=-1) one submission's keys; call inside the write transaction."""
     if submission.status != "valid":
         return
-    rows = [dict(zip(KEY, (*_dims(submission, question), question, value)), n=sign * n)
+    # the cells of both grains, computed once: the submission's own, and its answers'
+    itself, answers = _dims(submission, ""), _dims(submission, "any question")
+    rows = [(*(answers if question else itself), question, value, sign * n)
             for (question, value), n in keys.items() if n]
     # the upsert `n = n + excluded.n`, without insert_many's slow query building (db.insert_rows)
-    insert_rows(Tally, rows, add_on_conflict=(KEY, "n"), plain=True)
+    insert_rows(Tally, rows, add_on_conflict=(KEY, "n"), names=(*KEY, "n"))
 
 
 def rebuild(catalog, form_id: str | None = None) -> int:
