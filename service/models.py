@@ -187,7 +187,9 @@ class Tally(BaseModel):
         indexes = (
             (("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "question",
               "value"), True),
-            (("form_id", "question", "value", "day", "area_id", "channel", "n"), False),
+            # covering the dashboard's sums, whichever of its filters apply
+            (("form_id", "question", "value", "day", "area_id", "channel", "form_version", "n"),
+             False),
         )
 
 
