@@ -145,7 +145,7 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
 
     from flask_babel import force_locale
 
-    from . import aggregate, export
+    from . import aggregate, export, export_files
     _connect()
     spec = current_app.extensions["doorstep.catalog"].get(form_id)
     if spec is None:
@@ -167,12 +167,12 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
     with force_locale(lang), click.progressbar(length=total, label="exporting",
                                                file=sys.stderr) as bar:
         if kind == ".xlsx":
-            export.write_xlsx(job, out)
+            export_files.write_xlsx(job, out)
             bar.update(total)
         else:
             with open(out, "wb") as fh:
-                chunks = export.zip_chunks(job, not no_bom) if kind == ".zip" else \
-                    export.csv_chunks(job.main_rows(), not no_bom)
+                chunks = export_files.zip_chunks(job, not no_bom) if kind == ".zip" else \
+                    export_files.csv_chunks(job.main_rows(), not no_bom)
                 seen = 0
                 for chunk in chunks:
                     fh.write(chunk)

@@ -1,16 +1,15 @@
-"""Exports: CSV (streamed, constant memory), a ZIP with one CSV per repeat group, and XLSX.
+"""An export's tables: the main one (one row per submission) and one per repeat group, filtered
+as the dashboard is, with the columns the user may and asked to see (export_files.py makes files).
 
 Rows are read in keyset batches (db.keyset_batches), so memory stays flat however many submissions
-there are, on SQLite and PostgreSQL. CSV defaults to UTF-8 with a BOM, which Excel on Chinese
-Windows needs to read UTF-8 instead of GBK; `bom=False` gives plain UTF-8.
+there are, on SQLite and PostgreSQL. The main table comes from the cells each submission keeps
+(cells.py): the default download copies them as ready CSV text. CSV defaults to UTF-8 with a BOM,
+which Excel on Chinese Windows needs to read UTF-8 instead of GBK; `bom=False` gives plain UTF-8.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from operator import itemgetter
@@ -26,7 +25,6 @@ from .formspec.model import FormSpec, Question
 from .models import Answer, Area, Submission, User
 from .submissions import shape
 
-BOM = "\ufeff"
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 FORMULA_START = cells.FORMULA_START
 BATCH = 1000
@@ -197,8 +195,11 @@ class Export:
         for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
             for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
                  formula) in batch:
-                version = versions.get(ver) or versions[self.spec.version]
-                if public is None:     # a version whose definition was not published: rebuild
+                version = versions.get(ver)
+                if version is None or public is None:
+                    # no cells kept (stored before step 2 by a version never published), or a
+                    # version whose definition is gone: rebuilt from the answer rows, by name
+                    version = version or versions[self.spec.version]
                     public, pii, formula = self._rebuild(sid, version.spec)
                 self.rows_written += 1
                 if version.direct and not formula:
@@ -325,99 +326,3 @@ def _formula_like(text: str | None) -> bool:
 def _fragment(values) -> str:
     """Cells as a piece of a CSV row (for ready-made lines)."""
     return cells.line(values) if any(v != "" for v in values) else "," * (len(values) - 1)
-
-
-# --- writers ------------------------------------------------------------------------------
-
-def csv_chunks(rows: Iterator[list | str], bom: bool = True,
-               flush_every: int = 500) -> Iterator[bytes]:
-    """Encode rows as CSV bytes, a few hundred rows per chunk. Rows come neutralised
-    (`main_rows`, `group_rows`): lists of cells, or a line of ready CSV text."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    write, writerow = buffer.write, writer.writerow
-    if bom:
-        write(BOM)
-    for n, row in enumerate(rows, start=1):
-        if type(row) is str:
-            write(row)
-        else:
-            writerow(row)
-        if n % flush_every == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode("utf-8")
-
-
-class _Sink(io.RawIOBase):
-    """A write-only, non-seekable stream that hands written bytes to a generator."""
-
-    def __init__(self):
-        self.chunks: list[bytes] = []
-        self.position = 0
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        self.chunks.append(bytes(data))
-        self.position += len(data)
-        return len(data)
-
-    def tell(self):
-        return self.position
-
-    def take(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        return data
-
-
-def zip_chunks(export: Export, bom: bool = True) -> Iterator[bytes]:
-    """The main table and one table per repeat group, as CSV files in a ZIP, streamed."""
-    sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        tables = [(f"{export.spec.id}.csv", export.main_rows())]
-        tables += [(f"{export.spec.id}-{g.name}.csv", export.group_rows(g)) for g in export.groups]
-        for name, rows in tables:
-            info = zipfile.ZipInfo(name, date_time=dt.datetime.now().timetuple()[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(info, "w") as member:
-                for chunk in csv_chunks(rows, bom=bom):
-                    member.write(chunk)
-                    data = sink.take()
-                    if data:
-                        yield data
-    yield sink.take()
-
-
-def write_xlsx(export: Export, path) -> None:
-    """An XLSX workbook with one sheet per table (XlsxWriter's constant-memory mode)."""
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True,
-                                               "strings_to_formulas": False,
-                                               "strings_to_numbers": False})
-    bold = workbook.add_format({"bold": True})
-    tables = [(export.spec.id, export.main_rows(for_csv=False), export.main_columns(), 9)]
-    tables += [(g.name, export.group_rows(g, for_csv=False), export.group_columns(g), 3)
-               for g in export.groups]
-    for title, rows, cols, meta_count in tables:
-        sheet = workbook.add_worksheet(title[:31])
-        numeric = {meta_count + i for i, c in enumerate(cols) if c.numeric}
-        for r, row in enumerate(rows):
-            for c, cell in enumerate(row):
-                if r == 0:
-                    sheet.write_string(r, c, str(cell), bold)
-                elif cell is None or cell == "":
-                    continue
-                elif c in numeric or isinstance(cell, int):
-                    try:
-                        sheet.write_number(r, c, float(cell))
-                    except (TypeError, ValueError):
-                        sheet.write_string(r, c, str(cell))
-                else:
-                    sheet.write_string(r, c, str(cell))
-    workbook.close()

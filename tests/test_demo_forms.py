@@ -10,7 +10,7 @@ import pytest
 
 from service.db import db
 from service.formspec import load_dir
-from service.models import Answer, Submission
+from service.models import Submission
 
 from .conftest import DEMO_FORMS, Visitor, errors, receipt
 

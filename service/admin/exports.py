@@ -6,7 +6,7 @@ import tempfile
 
 from flask import Response, abort, current_app, request, send_file, stream_with_context
 
-from .. import access, audit, auth, export
+from .. import access, audit, auth, export, export_files
 from ..i18n import current_lang
 from . import bp
 from .dashboard import parse_filters, spec_or_404
@@ -43,7 +43,7 @@ def export_file(form_id, ext):
         handle, path = tempfile.mkstemp(suffix=".xlsx")
         os.close(handle)
         try:
-            export.write_xlsx(job, path)
+            export_files.write_xlsx(job, path)
             audit.record("export", target=f"form:{spec.id}", rows=job.rows_written, **details)
             return send_file(path, as_attachment=True, download_name=f"{stamp}.xlsx",
                              mimetype="application/vnd.openxmlformats-officedocument."
@@ -54,8 +54,8 @@ def export_file(form_id, ext):
     def generate():
         finished = False
         try:
-            chunks = export.zip_chunks(job, bom) if ext == "zip" else \
-                export.csv_chunks(job.main_rows(), bom)
+            chunks = export_files.zip_chunks(job, bom) if ext == "zip" else \
+                export_files.csv_chunks(job.main_rows(), bom)
             yield from chunks
             finished = True
         finally:
