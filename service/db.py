@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
+import time
 from pathlib import Path
 
 from flask import request
@@ -206,3 +208,40 @@ def _insert(model, rows: list[dict], plain: bool = False) -> tuple[str, list]:
     if plain:
         return sql, [row[name] for row in rows for name in names]
     return sql, [field.db_value(row[name]) for row in rows for name, field in zip(names, fields)]
+
+
+class TimeLimitExceeded(Exception):
+    """A `time_limit` block ran out of time; its queries were stopped by the database."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Stop this connection's queries once `seconds` have passed since the block began, and raise
+    TimeLimitExceeded: SQLite interrupts the running statement (a progress handler), PostgreSQL's
+    is cancelled by a timer (psycopg2's `cancel()`, meant to be called from another thread)."""
+    deadline = time.monotonic() + seconds
+    connection = db.connection()
+    state = {"active": True, "fired": False}
+    if is_sqlite():
+        connection.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
+        timer = None
+    else:
+        def cancel():
+            if state["active"]:
+                state["fired"] = True
+                connection.cancel()
+        timer = threading.Timer(seconds, cancel)
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    except Exception as exc:     # sqlite3's "interrupted"; psycopg2's QueryCanceledError
+        if state["fired"] or time.monotonic() > deadline:
+            raise TimeLimitExceeded() from exc
+        raise
+    finally:
+        state["active"] = False
+        if timer is not None:
+            timer.cancel()
+        else:
+            connection.set_progress_handler(None, 0)

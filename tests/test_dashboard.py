@@ -256,6 +256,32 @@ def test_filtering_by_an_answer_counts_the_households_that_gave_it(survey):
     assert figures(survey, q="sex", v="f").total == 3
 
 
+def test_raw_counting_that_outlasts_its_time_is_stopped_and_the_page_says_so(survey,
+                                                                           monkeypatch):
+    """Raw counting at a million submissions can take longer than gunicorn lets a worker live:
+    past DASHBOARD_SECONDS the database stops the query (SQLite interrupts it, PostgreSQL cancels
+    it) and the page explains, instead of the request being killed. The connection stays usable."""
+    finished = []
+    real_values = aggregate.RawSource.values
+
+    def slow_values(self):
+        db.execute_sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                       "WHERE x < 300000000) SELECT count(*) FROM c").fetchone()
+        finished.append(True)
+        return real_values(self)
+    monkeypatch.setattr(aggregate.RawSource, "values", slow_values)
+    monkeypatch.setitem(survey.app.config, "DASHBOARD_SECONDS", 0.5)
+    admin = survey.client("admin")
+    page = admin.get("/admin/forms/survey?q=housing&v=own")
+    assert page.status_code == 200 and not finished
+    assert "takes too long for this many responses" in page.text
+    assert 'name="q"' in page.text                       # the filters are there to narrow it
+    monkeypatch.setattr(aggregate.RawSource, "values", real_values)
+    again = admin.get("/admin/forms/survey?q=housing&v=own")
+    assert again.status_code == 200 and "takes too long" not in again.text
+    assert re.search(r'class="big"><strong>2</strong>', again.text)
+
+
 def test_counting_raw_answers_gives_exactly_the_tallies_figures(survey):
     """The households that answered `own` are exactly those visited by a surveyor, so the answer
     filter (counted from raw answers: the tally cannot filter by an answer) and the channel filter

@@ -6,6 +6,7 @@ import datetime as dt
 from flask import abort, current_app, render_template, request
 
 from .. import access, aggregate, auth, charts
+from ..db import TimeLimitExceeded, time_limit
 from ..masking import mask
 from ..models import User
 from . import bp
@@ -69,8 +70,14 @@ def dashboard(form_id):
     user = auth.current_user()
     spec = spec_or_404(form_id)
     filters = parse_filters(user, spec)
-    board = aggregate.build(spec, user, filters)
-    texts = aggregate.latest_texts(spec, user, filters)
+    try:
+        # finer filters count raw answers, which can take minutes at a million submissions:
+        # the page says so rather than outlive the worker's timeout
+        with time_limit(current_app.config["DASHBOARD_SECONDS"]):
+            board = aggregate.build(spec, user, filters)
+            texts = aggregate.latest_texts(spec, user, filters)
+    except TimeLimitExceeded:
+        board, texts = None, {}
     for q in spec.all_questions():
         if q.pii and q.name in texts:
             texts[q.name] = [mask(q, v) for v in texts[q.name]]
