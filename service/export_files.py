@@ -78,8 +78,13 @@ def zip_chunks(export: Export, bom: bool = True) -> Iterator[bytes]:
     yield sink.take()
 
 
+#: A worksheet's rows in Excel (header included); XlsxWriter silently drops rows past it.
+XLSX_MAX_ROWS = 1_048_576
+
+
 def write_xlsx(export: Export, path) -> None:
-    """An XLSX workbook with one sheet per table (XlsxWriter's constant-memory mode)."""
+    """An XLSX workbook with one sheet per table (XlsxWriter's constant-memory mode). A table
+    longer than a worksheet goes on in further sheets ("members (2)", …), each with the header."""
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True,
@@ -90,13 +95,22 @@ def write_xlsx(export: Export, path) -> None:
     tables += [(g.name, export.group_rows(g, for_csv=False), export.group_columns(g), 3)
                for g in export.groups]
     for title, rows, cols, meta_count in tables:
-        sheet = workbook.add_worksheet(title[:31])
         numeric = {meta_count + i for i, c in enumerate(cols) if c.numeric}
-        for r, row in enumerate(rows):
+        header = [str(h) for h in next(rows)]
+
+        def new_sheet(part: int, title=title, header=header):
+            suffix = f" ({part})" if part > 1 else ""
+            sheet = workbook.add_worksheet(title[:31 - len(suffix)] + suffix)
+            for c, cell in enumerate(header):
+                sheet.write_string(0, c, cell, bold)
+            return sheet
+        part, sheet, r = 1, new_sheet(1), 1
+        for row in rows:
+            if r == XLSX_MAX_ROWS:
+                part, r = part + 1, 1
+                sheet = new_sheet(part)
             for c, cell in enumerate(row):
-                if r == 0:
-                    sheet.write_string(r, c, str(cell), bold)
-                elif cell is None or cell == "":
+                if cell is None or cell == "":
                     continue
                 elif c in numeric or isinstance(cell, int):
                     try:
@@ -105,4 +119,5 @@ def write_xlsx(export: Export, path) -> None:
                         sheet.write_string(r, c, str(cell))
                 else:
                     sheet.write_string(r, c, str(cell))
+            r += 1
     workbook.close()

@@ -336,6 +336,21 @@ def test_the_xlsx_has_one_sheet_per_table_with_strings_kept_as_text(households, 
     assert (detail["format"], detail["rows"]) == ("xlsx", 4)
 
 
+def test_a_table_longer_than_a_worksheet_goes_on_in_further_sheets(households, admin,
+                                                                   monkeypatch):
+    """Excel holds 1,048,576 rows a sheet and XlsxWriter drops the rest without a word: longer
+    tables continue in "members (2)", … (here with 3 rows a sheet: a header and two rows)."""
+    from service import export_files
+    monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", 3)
+    sheets = workbook(download(admin, "/admin/forms/survey/export.xlsx"))
+    assert list(sheets) == ["survey", "survey (2)", "members", "members (2)"]
+    assert all(rows[0] == sheets["survey"][0] for name, rows in sheets.items()
+               if name.startswith("survey"))
+    assert [len(rows) for rows in sheets.values()] == [3, 3, 3, 2]
+    assert [r[0] for r in sheets["survey"][1:] + sheets["survey (2)"][1:]] == \
+        sorted(households.subs[k] for k in ("e1", "e2", "e3", "e4"))
+
+
 # The command line
 
 @pytest.fixture
