@@ -172,8 +172,8 @@ def _submission_cells(migrator):
     from peewee import BooleanField, TextField
 
     from . import cells
-    from .models import Answer, Submission
-    from .submissions import shape
+    from .models import Submission
+    from .submissions import answer_rows_of, shape
 
     existing = {c.name for c in db.get_columns("submission")}
     for column, field in (("cells", TextField(null=True)), ("pii_cells", TextField(null=True)),
@@ -188,11 +188,7 @@ def _submission_cells(migrator):
         if not batch:
             return
         last = batch[-1][0]
-        rows: dict[int, list] = {sid: [] for sid, _form, _version in batch}
-        for sid, question, item, value in (
-                Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
-                .where(Answer.submission.in_(list(rows))).order_by(Answer.id).tuples()):
-            rows[sid].append((question, item, value))
+        rows = answer_rows_of([sid for sid, _form, _version in batch])
         for sid, form_id, version in batch:
             spec = specs.get((form_id, version))
             if spec is not None:     # unpublished definition: cells stay NULL, export rebuilds

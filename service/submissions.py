@@ -91,6 +91,17 @@ def current_answers(spec: FormSpec, submission: Submission) -> dict:
                  .where(Answer.submission == submission).order_by(Answer.id).tuples())
 
 
+def answer_rows_of(ids: list[int]) -> dict[int, list[tuple]]:
+    """The (question, item, value) rows of several submissions in one query, each submission's in
+    stored order (for `shape`): recounts and upgrades read thousands of submissions."""
+    rows: dict[int, list[tuple]] = {sid: [] for sid in ids}
+    for sid, question, item, value in (
+            Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
+            .where(Answer.submission.in_(ids)).order_by(Answer.id).tuples()):
+        rows[sid].append((question, item, value))
+    return rows
+
+
 def _locked(submission: Submission) -> Submission:
     """The submission as it is now, read inside the write transaction and locked until it ends, so
     two requests changing it at once (a double click) count their change once, not twice. SQLite's

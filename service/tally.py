@@ -16,7 +16,7 @@ from collections import Counter
 
 from peewee import chunked
 
-from .db import insert_rows
+from .db import insert_rows, keyset_batches
 from .formspec import FormSpec
 from .models import Submission, Tally
 
@@ -92,12 +92,14 @@ def rebuild(catalog, form_id: str | None = None) -> int:
         subs = subs.where(Submission.form_id == form_id)
     query.execute()
     total: dict[tuple, int] = Counter()
-    for sub in subs.iterator():
-        spec = catalog.version(sub.form_id, sub.form_version)
-        if spec is None:
-            continue
-        for key, n in keys_for(spec, submissions.current_answers(spec, sub)).items():
-            total[(*_dims(sub, key[0]), *key)] += n
+    for batch in keyset_batches(subs, Submission.id, 1000):
+        rows = submissions.answer_rows_of([sub.id for sub in batch])
+        for sub in batch:
+            spec = catalog.version(sub.form_id, sub.form_version)
+            if spec is None:
+                continue
+            for key, n in keys_for(spec, submissions.shape(spec, rows[sub.id])).items():
+                total[(*_dims(sub, key[0]), *key)] += n
     rows = [dict(zip(KEY, key), n=n) for key, n in total.items()]
     for batch in chunked(rows, 200):
         Tally.insert_many(batch).execute()
