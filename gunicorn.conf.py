@@ -22,7 +22,10 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 # Sync workers: requests are short and CPU-bound; two per CPU (+1) keep the CPUs busy while some
 # workers wait on the database's commit.
 workers = int(os.environ.get("WEB_CONCURRENCY") or cpu_count() * 2 + 1)
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+# A sync worker busy longer than this is killed, and a streamed download counts as busy: a ZIP of
+# a million households takes about a minute, an XLSX of 100,000 (the largest the office may ask
+# for) about 50 s. A front proxy's read timeout must allow as much.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 20))
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-")

@@ -163,7 +163,7 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
     kind = Path(out).suffix.lower()
     if kind not in (".csv", ".zip", ".xlsx"):
         _fail("--out must end in .csv, .zip or .xlsx")
-    total = job.query.count()
+    total = job.count()
     with force_locale(lang), click.progressbar(length=total, label="exporting",
                                                file=sys.stderr) as bar:
         if kind == ".xlsx":

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from peewee import SQL
 
 from . import aggregate, cells
-from .db import keyset_batches
+from .db import db, keyset_batches
 from .formspec.model import FormSpec, Question
 from .models import Answer, Area, Submission, User
 from .submissions import shape
@@ -137,7 +137,6 @@ class Export:
     def __init__(self, catalog, spec: FormSpec, user, filters: aggregate.Filters, opts: Options):
         self.spec, self.opts = spec, opts
         self.condition = aggregate.submission_condition(spec, user, filters, opts.statuses)
-        self.query = Submission.select().where(self.condition)
         versions = [v for (v,) in Submission.select(Submission.form_version)
                     .where(self.condition).distinct().tuples() if v != spec.version]
         self.specs = [spec] + [s for s in (catalog.version(spec.id, v) for v in sorted(versions))
@@ -146,6 +145,10 @@ class Export:
         self.groups = [q for q in self.questions if q.type == "repeat"]
         self.rows_written = 0
         self.zone = ZoneInfo(opts.tz)
+
+    def count(self) -> int:
+        """How many submissions the export holds (rows of the main table)."""
+        return Submission.select().where(self.condition).count()
 
     # --- tables --------------------------------------------------------------------------
     def meta_headers(self) -> list[str]:
@@ -245,17 +248,24 @@ class Export:
         kept = cells.encode(spec, shape(spec, rows))
         return kept["cells"], kept["pii_cells"], kept["cells_formula"]
 
-    def _batches(self) -> Iterator[list[tuple[Submission, dict]]]:
-        """(submission, current answers) in id order, one batch at a time."""
+    def _items(self, group: Question) -> Iterator[tuple[int, str, list[dict]]]:
+        """(submission id, receipt, the group's items) in id order, a batch at a time: only the
+        group's own answer rows, through a plain cursor."""
         specs = {s.version: s for s in self.specs}
-        for batch in keyset_batches(self.query, Submission.id, BATCH):
-            answers = defaultdict(list)
-            rows = (Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
-                    .where(Answer.submission.in_([s.id for s in batch]))
-                    .order_by(Answer.id).tuples())
-            for sid, question, item, value in rows:
-                answers[sid].append((question, item, value))
-            yield [(s, shape(specs.get(s.form_version, self.spec), answers[s.id])) for s in batch]
+        children = sorted({c.name for s in self.specs for g in s.questions()
+                           if g.name == group.name for c in g.questions})
+        query = Submission.select(Submission.id, Submission.receipt, Submission.form_version)
+        for batch in keyset_batches(query.where(self.condition), Submission.id, BATCH, raw=True):
+            rows = defaultdict(list)
+            answers = (Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
+                       .where(Answer.submission.in_([sid for sid, _r, _v in batch])
+                              & Answer.question.in_(children)).order_by(Answer.id))
+            for sid, question, item, value in db.execute(answers).fetchall():
+                rows[sid].append((question, item, value))
+            for sid, receipt, version in batch:
+                if rows[sid]:
+                    shaped = shape(specs.get(version, self.spec), rows[sid])
+                    yield sid, receipt, shaped.get(group.name, [])
 
     def group_rows(self, group: Question, for_csv: bool = True) -> Iterator[list]:
         check = neutralise if for_csv else _same
@@ -263,11 +273,10 @@ class Export:
         head = ["submission_id", "receipt", "item"] if not self.opts.labels else \
             [_("Submission id"), _("Receipt"), _("Item")]
         yield [check(h) for h in head + [c.header for c in cols]]
-        for batch in self._batches():
-            for s, answers in batch:
-                for i, item in enumerate(answers.get(group.name, []), start=1):
-                    if item:     # a blank item (no answer rows) is not a member: see tally.py
-                        yield [s.id, s.receipt, i] + [check(c.value(item)) for c in cols]
+        for sid, receipt, items in self._items(group):
+            for i, item in enumerate(items, start=1):
+                if item:     # a blank item (no answer rows) is not a member: see tally.py
+                    yield [sid, receipt, i] + [check(c.value(item)) for c in cols]
 
 
 def _same(cell):

@@ -336,6 +336,18 @@ def test_the_xlsx_has_one_sheet_per_table_with_strings_kept_as_text(households, 
     assert (detail["format"], detail["rows"]) == ("xlsx", 4)
 
 
+def test_an_xlsx_too_large_to_make_in_a_request_points_to_the_csv(households, admin,
+                                                                  monkeypatch):
+    from service.admin import exports
+    monkeypatch.setattr(exports, "XLSX_WEB_MAX", 1)
+    page = admin.get("/admin/forms/survey/export.xlsx?area=SQ1&lang=en")  # 2 households
+    assert (page.status_code, page.headers["Location"]) == (302, "/admin/forms/survey?area=SQ1")
+    assert "download the CSV or ZIP" in admin.get(page.headers["Location"]).text
+    with admin.get("/admin/forms/survey/export.xlsx?area=SQ2") as page:      # 1 household
+        assert page.status_code == 200
+    assert last_export()[1]["filters"] == {"area": "SQ2"}    # the refused one was not logged
+
+
 def test_a_table_longer_than_a_worksheet_goes_on_in_further_sheets(households, admin,
                                                                    monkeypatch):
     """Excel holds 1,048,576 rows a sheet and XlsxWriter drops the rest without a word: longer

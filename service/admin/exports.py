@@ -4,12 +4,19 @@ from __future__ import annotations
 import os
 import tempfile
 
-from flask import Response, abort, current_app, request, send_file, stream_with_context
+from flask import (Response, abort, current_app, flash, redirect, request, send_file,
+                   stream_with_context, url_for)
+from flask_babel import gettext as _
 
 from .. import access, audit, auth, export, export_files
 from ..i18n import current_lang
 from . import bp
 from .dashboard import parse_filters, spec_or_404
+
+#: An XLSX is made whole before its first byte is sent (~2,000 households with their members a
+#: second here): past this many responses a download would outlive the worker's timeout, so the
+#: office is pointed to the CSV or ZIP (streamed) or `doorstep export` instead.
+XLSX_WEB_MAX = 100_000
 
 
 def _options(user) -> export.Options:
@@ -39,6 +46,11 @@ def export_file(form_id, ext):
     details = {"form": spec.id, "format": ext, "filters": filters.as_args(),
                "labels": opts.labels, "pii": opts.with_pii, "statuses": list(opts.statuses)}
 
+    if ext == "xlsx" and job.count() > XLSX_WEB_MAX:
+        flash(_("An XLSX of more than %(n)s responses takes too long to make here: download the "
+                "CSV or ZIP, narrow the filters, or ask the administrator for `doorstep export`.",
+                n=f"{XLSX_WEB_MAX:,}"))
+        return redirect(url_for("admin.dashboard", form_id=spec.id, **filters.as_args()))
     if ext == "xlsx":
         handle, path = tempfile.mkstemp(suffix=".xlsx")
         os.close(handle)
