@@ -16,7 +16,7 @@ from peewee import fn
 
 from . import access
 from .formspec.model import CHOICE_TYPES, NUMERIC_TYPES, FormSpec, Question
-from .models import Answer, Area, Submission, Tally, User
+from .models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
 from .tally import TEXT_LIKE
 
 
@@ -127,7 +127,7 @@ def submission_condition(spec: FormSpec, user: User, filters: Filters, statuses=
         question, value = filters.answer
         cond &= Submission.id.in_(Answer.select(Answer.submission).where(
             (Answer.form_id == spec.id) & (Answer.question == question) &
-            (Answer.value == value)))
+            (Answer.value == value) & SHORT_ANSWER))      # the value index's own condition
     return cond
 
 

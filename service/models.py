@@ -15,7 +15,7 @@ import datetime as dt
 
 from peewee import (
     AutoField, BooleanField, CharField, DateTimeField, DoubleField, ForeignKeyField, IntegerField,
-    Model, TextField,
+    SQL, Model, TextField, fn,
 )
 
 from .db import db
@@ -125,7 +125,9 @@ class Submission(BaseModel):
 class Answer(BaseModel):
     """The current value of one answered question (see the module docstring)."""
 
-    submission = ForeignKeyField(Submission, backref="answer_rows", on_delete="CASCADE")
+    # (no index of its own: the (submission, question) index below starts with it)
+    submission = ForeignKeyField(Submission, backref="answer_rows", on_delete="CASCADE",
+                                 index=False)
     form_id = CharField(max_length=64)
     question = CharField(max_length=64)
     item = IntegerField(null=True)      # index within a repeat group; NULL at top level
@@ -134,9 +136,16 @@ class Answer(BaseModel):
 
     class Meta:
         indexes = (
-            (("form_id", "question", "value"), False),
             (("submission", "question"), False),
         )
+
+
+#: Answers up to this long are indexed by value (choice codes, numbers, dates: what the answer
+#: filter looks up). Longer free text is left out: a PostgreSQL index entry holds at most 2,704
+#: bytes, and a long Chinese answer is more, which would refuse the whole submission.
+SHORT_VALUE = 200
+SHORT_ANSWER = fn.LENGTH(Answer.value) <= SQL(str(SHORT_VALUE))   # a literal: SQLite wants one
+Answer.add_index(Answer.index(Answer.form_id, Answer.question, Answer.value, where=SHORT_ANSWER))
 
 
 class Correction(BaseModel):

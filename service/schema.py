@@ -214,3 +214,19 @@ def _tally_channels(migrator):
         migrator.add_index("tally", ("form_id", "question", "value", "day", "area_id",
                                      "channel", "form_version", "n"), False))
     tally.rebuild(Stored())
+
+
+@step(4, "long free-text answers out of the value index; no duplicate submission index")
+def _answer_indexes(migrator):
+    """A PostgreSQL index entry holds at most 2,704 bytes: a long Chinese answer in the
+    (form, question, value) index refused the whole submission. The index now leaves out values
+    longer than `models.SHORT_VALUE` (the answer filter only looks up choice codes). The foreign
+    key's own index on `answer.submission_id` goes: (submission_id, question) serves it."""
+    from .models import Answer
+    existing = {i.name for i in db.get_indexes("answer")}
+    for name in ("answer_form_id_question_value", "answer_submission_id"):
+        if name in existing:
+            migrator.migrate(migrator.drop_index("answer", name))
+    for index in Answer._meta.fields_to_index():
+        if index._name == "answer_form_id_question_value":
+            db.execute(index)

@@ -165,6 +165,17 @@ def test_an_oversize_post_gets_a_friendly_413(app, visitor, database):
     assert nothing_stored()
 
 
+# Long answers
+
+def test_a_long_chinese_answer_is_stored_whole(visitor, database):
+    """2,000 characters (the default limit of a textarea) of varied Chinese are ~6 KB: more than a
+    PostgreSQL index entry may hold, so long values stay out of the value index."""
+    remark = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2000))
+    page = visitor.submit("/f/survey?lang=en", {"remark": remark})
+    assert page.status_code == 200 and receipt(page.text)
+    assert Answer.get(Answer.question == "remark").value == remark
+
+
 # Markup
 
 def test_markup_is_stored_as_text_and_shown_escaped(visitor, database):
