@@ -53,8 +53,11 @@ GOAL_DASHBOARD_S, GOAL_EXPORT_RATIO, GOAL_PEAK_MB = 1.0, 0.5, 200
 
 def make_app(folder: Path, secret: str):
     from service import create_app
+    # no time limit on raw counting here: the benchmark measures how long it really takes (the
+    # service stops after DASHBOARD_SECONDS and says so; `goals()` reports which would)
     return create_app({"DATABASE_URL": f"sqlite:///{folder / 'doorstep.db'}",
-                       "SECRET_KEY": secret, "FORMS_DIR": str(ROOT / "forms")})
+                       "SECRET_KEY": secret, "FORMS_DIR": str(ROOT / "forms"),
+                       "DASHBOARD_SECONDS": 3600})
 
 
 def _status_mb(field: str) -> float:
@@ -222,8 +225,8 @@ def _time_get(client, url: str, runs: int) -> dict:
         wall, cpu = time.perf_counter(), time.process_time()
         page = client.get(url)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        if page.status_code != 200:
-            raise SystemExit(f"GET {url}: {page.status_code}")
+        if page.status_code != 200 or 'class="card totals" role="alert"' in page.text:
+            raise SystemExit(f"GET {url}: {page.status_code}, or stopped at the time limit")
         if i:
             walls.append(wall)
             cpus.append(cpu)
@@ -406,10 +409,13 @@ def goals(r: dict) -> list[str]:
     raw = {k: v for k, v in board.items() if k.endswith("(raw)")}
     worst = max(tallied, key=lambda k: tallied[k]["wall"])
     mark = lambda ok: "met" if ok else "MISSED"   # noqa: E731
+    limit = float(os.environ.get("DASHBOARD_SECONDS", 25))     # service/config.py's default
     return [f"{r['n']:,}: dashboard {board['all']['wall']:.2f} s unfiltered (CPU "
             f"{board['all']['cpu']:.2f} s), {tallied[worst]['wall']:.2f} s at worst from the "
             f"tallies ({worst}): {mark(tallied[worst]['wall'] < GOAL_DASHBOARD_S)}; raw paths "
-            + ", ".join(f"{k[:-6]} {v['wall']:.2f} s" for k, v in raw.items()),
+            + ", ".join(f"{k[:-6]} {v['wall']:.2f} s" + (
+                f" (the page stops at {limit:.0f} s and asks for a narrower filter)"
+                if v["wall"] > limit else "") for k, v in raw.items()),
             f"{r['n']:,}: export at {ratio:.3f}× the baseline's rate (CPU {cpu_ratio:.3f}×): "
             f"{mark(ratio >= GOAL_EXPORT_RATIO)}; peak {e['peak_mb']:.0f} MB: "
             f"{mark(e['peak_mb'] < GOAL_PEAK_MB)}"]
