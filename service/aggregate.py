@@ -152,19 +152,33 @@ class RawSource:
         spec = self.spec
         counts: Counter = Counter()
         in_scope = Answer.submission.in_(self.ids)
-        valued = [q.name for q in spec.all_questions() if q.answerable and q.type != "repeat"
-                  and q.type not in TEXT_LIKE]
+        asked = [q for q in spec.all_questions() if q.answerable and q.type != "repeat"]
+        valued = [q.name for q in asked if q.type not in TEXT_LIKE]
+        several = [q.name for q in asked if q.type == "select_multiple"]
+        text = [q.name for q in asked if q.type in TEXT_LIKE]
         if valued:
             rows = (Answer.select(Answer.question, Answer.value, fn.COUNT(Answer.id))
                     .where(in_scope & Answer.question.in_(valued))
                     .group_by(Answer.question, Answer.value).tuples())
             counts.update({(q, v): n for q, v, n in rows})
-        # "answered": distinct submissions (top level) or distinct items (inside repeats)
-        # (64-bit: ids past 21,474 would overflow PostgreSQL's integer)
-        unit = Answer.submission.cast("BIGINT") * 100000 + fn.COALESCE(Answer.item, 0)
-        rows = (Answer.select(Answer.question, fn.COUNT(unit.distinct()))
-                .where(in_scope).group_by(Answer.question).tuples())
-        counts.update({(q, ""): n for q, n in rows})
+        # "answered": submissions (top level) or items (inside repeats) with an answer. Every
+        # answer is one row, so a count of rows, except a select_multiple's (a row per choice):
+        # distinct submission and item. (Each pass over the rows costs seconds at a million.)
+        single = set(valued) - set(several)
+        for (q, _v), n in list(counts.items()):
+            if q in single:
+                counts[(q, "")] += n
+        if text:
+            rows = (Answer.select(Answer.question, fn.COUNT(Answer.id))
+                    .where(in_scope & Answer.question.in_(text)).group_by(Answer.question).tuples())
+            counts.update({(q, ""): n for q, n in rows})
+        if several:
+            # (64-bit: ids past 21,474 would overflow PostgreSQL's integer)
+            unit = Answer.submission.cast("BIGINT") * 100000 + fn.COALESCE(Answer.item, 0)
+            rows = (Answer.select(Answer.question, fn.COUNT(unit.distinct()))
+                    .where(in_scope & Answer.question.in_(several))
+                    .group_by(Answer.question).tuples())
+            counts.update({(q, ""): n for q, n in rows})
         for group in (q for q in spec.questions() if q.type == "repeat"):
             children = [c.name for c in group.questions]
             per_sub = (Answer.select(Answer.submission, fn.COUNT(Answer.item.distinct()).alias("k"))
