@@ -12,7 +12,8 @@ For SQLite and PostgreSQL, `--rounds` times on the same database:
    a receipt and every UUID is stored exactly once.
 5. Integrity: SQLite `PRAGMA integrity_check` and `foreign_key_check`; on both, no submission
    without its answer rows, no answer without its submission, UUIDs and receipts unique, and the
-   dashboard's pre-aggregated tallies equal a recount from the answers.
+   dashboard's pre-aggregated tallies equal a recount from the answers, and every submission's
+   export cells are those of its answers.
 
     .venv/bin/python bench/crash_test.py [--rounds 3] [--databases sqlite,postgresql]
 """
@@ -117,7 +118,25 @@ def integrity(url: str, forms_dir: str) -> list[str]:
         _rows, differing = check_tally(app.extensions["doorstep.catalog"], FORM)
         if differing:
             problems.append(f"{differing} tally row(s) differ from a recount")
+        if n := _stale_cells(app.extensions["doorstep.catalog"]):
+            problems.append(f"{n} submission(s) whose export cells differ from their answers")
     return problems
+
+
+def _stale_cells(catalog) -> int:
+    """Submissions whose kept export cells (service/cells.py) are not those of their answers."""
+    from service import cells
+    from service.db import keyset_batches
+    from service.models import Submission
+    from service.submissions import answer_rows_of, shape
+    stale = 0
+    for batch in keyset_batches(Submission.select(), Submission.id, 1000):
+        rows = answer_rows_of([s.id for s in batch])
+        for s in batch:
+            spec = catalog.version(s.form_id, s.form_version)
+            kept = {"cells": s.cells, "pii_cells": s.pii_cells, "cells_formula": s.cells_formula}
+            stale += kept != cells.encode(spec, shape(spec, rows[s.id]))
+    return stale
 
 
 def crash_round(url, env, home, body, number) -> dict:
