@@ -9,7 +9,7 @@ needs ~6 µs. So every write keeps the row's answer part ready on the submission
   identifiers) copies `cells` as it is, and identifiers can later be encrypted as one value;
 - `Submission.cells_formula`: whether `cells` holds text a spreadsheet would run as a formula.
 
-`submissions.store` writes both, `submissions.correct` rewrites them, schema step 2 filled them in
+`submissions.store` writes them, `submissions.correct` rewrites them, schema step 2 filled them in
 for older rows. The default CSV (codes, no pii) then costs a row of metadata and a copy per
 submission; other variants parse the text back (`parse`) and pick their columns (export.py).
 

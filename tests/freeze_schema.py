@@ -1,8 +1,8 @@
 """Write tests/schema_v1.py: the tables `models.py` makes now, frozen as schema version 1.
 
-`make schema-v1` runs it. Only while version 1 is unreleased: once a database anywhere is at
-version 1, that file never changes again and a model change gets an upgrade step instead
-(service/schema.py). tests/test_schema.py upgrades a database made from that file through every
+It ran while version 1 was unreleased. Version 1 is released now (steps 2–4 build on it), so the
+frozen file never changes again and a model change gets an upgrade step instead
+(service/schema.py); `make schema-v1` says so and stops. tests/test_schema.py upgrades a database made from that file through every
 step and checks that it comes out as the models make a fresh one.
 """
 from __future__ import annotations

@@ -231,8 +231,8 @@ def test_version_1_upgraded_through_every_step_matches_a_fresh_database(tmp_path
     """The guard for every later schema change: a model changed without an upgrade step fails
     here, naming the difference.
 
-    If this fails while version 1 has never been released, refresh the frozen copy with
-    `make schema-v1`; once it is released, append a step to service/schema.py instead."""
+    Version 1 is released (tests/schema_v1.py never changes again): a model change needs a step
+    appended to service/schema.py."""
     upgraded, fresh = (database_url_for(tmp_path, empty=True) for _ in range(2))
     version_1_database(upgraded)
     with connected(upgraded):
