@@ -2,7 +2,7 @@
 
 Two grains share the table. Submission counts (`question = ''`) are kept per day, area, channel and
 surveyor, for the totals and their charts. Answer counts are kept per *month*, area and channel
-(surveyor 0), and dates are counted by month: at a million households that is about a million rows
+(surveyor 0), and dates are counted by month: at a million households that is ~660,000 rows
 to sum, where a per-day, per-surveyor grain would hold about as many rows as answers. Filters finer
 than that (a surveyor, dates that cut a month, one question's answer) count answers from the raw
 rows instead (aggregate.py decides).
