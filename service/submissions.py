@@ -172,35 +172,49 @@ def _set(target: dict, name: str, value) -> None:
         target[name] = value
 
 
-def _now_hidden(spec: FormSpec, answers: dict, sensitive_ok: bool):
-    """(question, item, value) of the answers that the public form would now hide, in form order.
-    A hidden question's answer no longer counts for the conditions after it (as on the page)."""
+def _walk(spec: FormSpec, answers: dict, sensitive_ok: bool):
+    """(question, item, shown, value) for every answerable question of an answers document, items
+    of repeat groups included, in form order: `shown` as the public form decides it (a hidden
+    question's answer does not count for the conditions after it, as on the page)."""
     from .formspec.wtf import SurveyForm     # the rule the public form applies
     kept: dict = {}
     for q in spec.questions():
-        if q.name not in answers:
+        if not q.answerable:
             continue
-        if not SurveyForm._shown(q, kept.get, sensitive_ok):
-            if q.type != "repeat":
-                yield q, None, answers[q.name]
-            else:       # a hidden group: every answer of every item (their rows are the children's)
-                for i, item in enumerate(answers[q.name]):
-                    yield from ((child, i, item[child.name]) for child in q.questions
-                                if child.name in item)
-            continue
-        kept[q.name] = answers[q.name]
+        shown = SurveyForm._shown(q, kept.get, sensitive_ok)
         if q.type != "repeat":
+            yield q, None, shown, answers.get(q.name)
+            if shown and q.name in answers:
+                kept[q.name] = answers[q.name]
             continue
-        for i, item in enumerate(answers[q.name]):
+        if shown and q.name in answers:
+            kept[q.name] = answers[q.name]
+        for i, item in enumerate(answers.get(q.name, [])):
             seen: dict = {}
             lookup = lambda name, seen=seen: seen[name] if name in seen else kept.get(name)  # noqa: E731
             for child in q.questions:
-                if child.name not in item:
+                if not child.answerable:
                     continue
-                if SurveyForm._shown(child, lookup, sensitive_ok):
+                child_shown = shown and SurveyForm._shown(child, lookup, sensitive_ok)
+                yield child, i, child_shown, item.get(child.name)
+                if child_shown and child.name in item:
                     seen[child.name] = item[child.name]
-                else:
-                    yield child, i, item[child.name]
+
+
+def _now_hidden(spec: FormSpec, answers: dict, sensitive_ok: bool):
+    """(question, item, value) of the answers that the public form would now hide."""
+    return [(q, item, value) for q, item, shown, value in _walk(spec, answers, sensitive_ok)
+            if not shown and value is not None]
+
+
+def missing_required(spec: FormSpec, submission: Submission) -> list[tuple[Question, int | None]]:
+    """Required questions the public form would ask for these answers but that have none (a
+    correction can open a follow-up, e.g. `why` once `employed` became no): the office should
+    ask and fill them in."""
+    answers = current_answers(spec, submission)
+    return [(q, item) for q, item, shown, value in
+            _walk(spec, answers, submission.sensitive_consent)
+            if shown and q.required and value in (None, [])]
 
 
 STATUSES = ("valid", "duplicate", "void")

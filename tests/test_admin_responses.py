@@ -342,6 +342,19 @@ def test_a_correction_clears_the_answers_it_hides_with_their_own_history(office)
             for e in audit("correction")] == [("school", "实验小学"), ("age", 30), ("school", None)]
 
 
+def test_a_required_question_a_correction_opens_is_pointed_out(office):
+    """Corrected from employed to not employed, the household now owes the required `why`: the
+    response page says so and links to its correction, until it is answered."""
+    manager, sub = office.client("mgr1"), office.subs["sq1"]
+    assert 'id="missing"' not in manager.get(f"/admin/responses/{sub}").text
+    assert correct(manager, sub, "employed", "no").status_code == 302
+    page = manager.get(f"/admin/responses/{sub}").text
+    notice = page.split('id="missing"', 1)[1].split("</section>", 1)[0]
+    assert f'href="/admin/responses/{sub}/correct/why"' in notice
+    assert correct(manager, sub, "why", "照顾老人").status_code == 302
+    assert 'id="missing"' not in manager.get(f"/admin/responses/{sub}").text
+
+
 # Status
 
 def set_status(client, submission_id, status, reason="seen twice"):

@@ -174,6 +174,7 @@ def response(submission_id):
                          .order_by(Correction.at)),
         status_changes=list(StatusChange.select().where(StatusChange.submission == submission)
                             .order_by(StatusChange.at)),
+        missing=submissions.missing_required(spec, submission),
         can_reveal=access.can_reveal(user), can_status=access.can_change_status(user),
         has_pii=any(q.pii for q in spec.all_questions()), reason_form=ReasonForm(),
         local_time=local_time)
