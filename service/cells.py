@@ -37,12 +37,17 @@ class Layout:
     pii: tuple[Key, ...]        # the cells of `Submission.pii_cells`, in column order
 
 
+def keys(q) -> list[Key]:
+    """The cell keys of one question: a 0/1 cell per choice of a select_multiple, then its value."""
+    choices = [(q.name, c.value) for c in q.choices] if q.type == "select_multiple" else []
+    return choices + [(q.name, None)]
+
+
 def layout(spec: FormSpec) -> Layout:
     public: list[Key] = []
     pii: list[Key] = []
     for q in _questions(spec):
-        keys = [(q.name, c.value) for c in q.choices] if q.type == "select_multiple" else []
-        (pii if q.pii else public).extend(keys + [(q.name, None)])
+        (pii if q.pii else public).extend(keys(q))
     return Layout(tuple(public), tuple(pii))
 
 

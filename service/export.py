@@ -23,7 +23,7 @@ from . import aggregate, cells
 from .db import db, keyset_batches
 from .formspec.model import FormSpec, Question
 from .models import Answer, Area, Submission, User
-from .submissions import shape
+from .submissions import answer_rows_of, shape
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 FORMULA_START = cells.FORMULA_START
@@ -88,13 +88,6 @@ def _questions(specs: list[FormSpec]) -> list[Question]:
                 seen.add(q.name)
                 out.append(q)
     return out
-
-
-def _keys(q: Question) -> list[cells.Key]:
-    """The cell keys of one question's columns (the same order as `_question_columns`)."""
-    if q.type == "select_multiple":
-        return [(q.name, c.value) for c in q.choices] + [(q.name, None)]
-    return [(q.name, None)]
 
 
 class _LocalTimes:
@@ -180,7 +173,7 @@ class Export:
         default download) comes as ready CSV text: its metadata, then `cells` as stored, unless
         that text may hold a formula. Other rows are lists of cells (for `csv_chunks` or XLSX)."""
         check = neutralise if for_csv else _same
-        keys = tuple(k for q in self.questions if q.type != "repeat" for k in _keys(q))
+        keys = tuple(k for q in self.questions if q.type != "repeat" for k in cells.keys(q))
         versions = {s.version: _Version(s, keys, for_csv and not self.opts.labels)
                     for s in self.specs}
         relabel = self._relabel(keys, check) if self.opts.labels else []
@@ -243,9 +236,7 @@ class Export:
 
     @staticmethod
     def _rebuild(sid: int, spec: FormSpec) -> tuple[str, str, bool]:
-        rows = (Answer.select(Answer.question, Answer.item, Answer.value)
-                .where(Answer.submission == sid).order_by(Answer.id).tuples())
-        kept = cells.encode(spec, shape(spec, rows))
+        kept = cells.encode(spec, shape(spec, answer_rows_of([sid])[sid]))
         return kept["cells"], kept["pii_cells"], kept["cells_formula"]
 
     def _items(self, group: Question) -> Iterator[tuple[int, str, list[dict]]]:

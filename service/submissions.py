@@ -207,13 +207,12 @@ def _now_hidden(spec: FormSpec, answers: dict, sensitive_ok: bool):
             if not shown and value is not None]
 
 
-def missing_required(spec: FormSpec, submission: Submission) -> list[tuple[Question, int | None]]:
-    """Required questions the public form would ask for these answers but that have none (a
-    correction can open a follow-up, e.g. `why` once `employed` became no): the office should
-    ask and fill them in."""
-    answers = current_answers(spec, submission)
-    return [(q, item) for q, item, shown, value in
-            _walk(spec, answers, submission.sensitive_consent)
+def missing_required(spec: FormSpec, answers: dict,
+                     sensitive_ok: bool) -> list[tuple[Question, int | None]]:
+    """Required questions the public form would ask for these (current) answers but that have
+    none (a correction can open a follow-up, e.g. `why` once `employed` became no): the office
+    should ask and fill them in."""
+    return [(q, item) for q, item, shown, value in _walk(spec, answers, sensitive_ok)
             if shown and q.required and value in (None, [])]
 
 

@@ -128,8 +128,7 @@ def responses(form_id):
         statuses=submissions.STATUSES, areas=list(access.visible_areas(user)))
 
 
-def _detail(user, spec, submission, revealed):
-    answers = submissions.current_answers(spec, submission)
+def _detail(spec, answers: dict, revealed):
     sections = []
     for section in spec.sections:
         entries = []
@@ -166,15 +165,15 @@ def response(submission_id):
                          form=submission.form_id, receipt=submission.receipt)
         else:
             abort(400)
+    answers = submissions.current_answers(spec, submission)
     return render_template(
-        "admin/response.html", spec=spec, s=submission, sections=_detail(user, spec, submission,
-                                                                          revealed),
+        "admin/response.html", spec=spec, s=submission, sections=_detail(spec, answers, revealed),
         revealed=revealed, at=local_time(submission.received_at),
         corrections=list(Correction.select().where(Correction.submission == submission)
                          .order_by(Correction.at)),
         status_changes=list(StatusChange.select().where(StatusChange.submission == submission)
                             .order_by(StatusChange.at)),
-        missing=submissions.missing_required(spec, submission),
+        missing=submissions.missing_required(spec, answers, submission.sensitive_consent),
         can_reveal=access.can_reveal(user), can_status=access.can_change_status(user),
         has_pii=any(q.pii for q in spec.all_questions()), reason_form=ReasonForm(),
         local_time=local_time)
