@@ -73,9 +73,9 @@ wrk:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 # tests/schema_v1.py froze the models as schema version 1 (tests/freeze_schema.py). Version 1 is
-# released and later steps build on it: change the schema by adding a step in service/schema.py.
+# released and later steps build on it: change the schema by adding a step in service/storage/schema.py.
 schema-v1:
-	@echo "schema version 1 is released: add an upgrade step in service/schema.py instead"; exit 1
+	@echo "schema version 1 is released: add an upgrade step in service/storage/schema.py instead"; exit 1
 
 # Re-extract the UI strings and merge new ones into every catalogue (then translate the empty msgstrs).
 messages: $(STAMP)

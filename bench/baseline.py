@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 from peewee import CharField, Model, TextField
 
-from service.db import db, open_database, write_transaction
+from service.storage.db import db, open_database, write_transaction
 
 
 def row_model(database):

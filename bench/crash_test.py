@@ -85,7 +85,7 @@ class Phone(threading.Thread):
 
 
 def stored(url: str) -> dict[str, str]:
-    from service.db import open_database
+    from service.storage.db import open_database
     db = open_database(url)
     with db.connection_context():
         return dict(db.execute_sql("SELECT uuid, receipt FROM submission").fetchall())
@@ -95,7 +95,7 @@ def integrity(url: str, forms_dir: str) -> list[str]:
     """What is wrong with the database (nothing, when it is intact)."""
     from bench.load_synthetic import check_tally
     from service import create_app
-    from service.db import db, is_sqlite
+    from service.storage.db import db, is_sqlite
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "crash-test", "FORMS_DIR": forms_dir})
     problems = []
     with app.app_context(), db.connection_context():
@@ -124,11 +124,11 @@ def integrity(url: str, forms_dir: str) -> list[str]:
 
 
 def _stale_cells(catalog) -> int:
-    """Submissions whose kept export cells (service/cells.py) are not those of their answers."""
-    from service import cells
-    from service.db import keyset_batches
-    from service.models import Submission
-    from service.submissions import answer_rows_of, shape
+    """Submissions whose kept export cells (service/records/cells.py) are not those of their answers."""
+    from service.records import cells
+    from service.storage.db import keyset_batches
+    from service.storage.models import Submission
+    from service.records.submissions import answer_rows_of, shape
     stale = 0
     for batch in keyset_batches(Submission.select(), Submission.id, 1000):
         rows = answer_rows_of([s.id for s in batch])

@@ -107,9 +107,10 @@ def run_size(n: int, runs: int, keep: bool, profile: bool, data: Path | None = N
 
 def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
     from bench import load_synthetic
-    from service import auth, schema
-    from service.db import db
-    from service.models import LoginSession, Submission
+    from service.office import auth
+    from service.storage import schema
+    from service.storage.db import db
+    from service.storage.models import LoginSession, Submission
 
     secret = secrets.token_hex(32)
     loaded = folder / "loaded.json"
@@ -126,7 +127,7 @@ def _measure(n: int, folder: Path, runs: int, profile: bool) -> dict:
         catalog.ensure_published(spec)
         if loaded.exists():
             stats = load_synthetic.LoadStats(**json.loads(loaded.read_text()))
-            from service.models import User
+            from service.storage.models import User
             User.update(password_hash=auth.hash_password(PASSWORD)).where(
                 User.username == "bench-admin").execute()
             LoginSession.delete().execute()
@@ -281,8 +282,8 @@ def child_export(folder: str, secret: str, sid: str, out: str) -> dict:
     response.close()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     with app.app_context():
-        from service.models import AuditEvent
-        from service.db import db
+        from service.storage.models import AuditEvent
+        from service.storage.db import db
         db.connect(reuse_if_open=True)
         rows = json.loads(AuditEvent.select().where(AuditEvent.action == "export")
                           .order_by(AuditEvent.id.desc()).get().detail)["rows"]

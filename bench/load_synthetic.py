@@ -33,12 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
 
-from service import areas, cells
-from service.db import db
+from service.office import areas
+from service.records import cells
+from service.storage.db import db
 from service.formspec import FormSpec
-from service.models import Area, Submission, User
-from service.submissions import RECEIPT_ALPHABET, answer_rows
-from service.tally import grain, keys_for
+from service.storage.models import Area, Submission, User
+from service.records.submissions import RECEIPT_ALPHABET, answer_rows
+from service.records.tally import grain, keys_for
 
 from bench.synthetic import answers_for
 
@@ -273,7 +274,7 @@ def tally_rows() -> Counter:
 
 def check_tally(catalog, form_id: str) -> tuple[int, int]:
     """Recount with tally.rebuild and compare with what was loaded: (loaded rows, differing)."""
-    from service import tally
+    from service.records import tally
     loaded = tally_rows()
     with db.atomic():
         tally.rebuild(catalog, form_id)
@@ -286,7 +287,8 @@ def check_tally(catalog, form_id: str) -> tuple[int, int]:
 def verify(n: int = 2000, form_id: str = "household") -> list[tuple[str, int, int]]:
     """Load `n` submissions into a temporary database with each generator and compare the tally
     with a recount: [(generator, tally rows, rows differing)]."""
-    from service import create_app, schema
+    from service import create_app
+    from service.storage import schema
     out = []
     for pool in (None, max(1, n // 10)):
         folder = tempfile.mkdtemp(prefix="doorstep-verify-", dir="/tmp")

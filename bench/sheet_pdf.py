@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import areas, create_app, links, schema, sheets  # noqa: E402
-from service.db import db  # noqa: E402
-from service.models import User  # noqa: E402
+from service.office import areas  # noqa: E402
+from service import create_app, links
+from service.storage import schema
+from service.links import sheets
+from service.storage.db import db  # noqa: E402
+from service.storage.models import User  # noqa: E402
 
 BASE = "http://192.168.1.20:8000"
 

@@ -39,7 +39,7 @@ from bench import baseline  # noqa: E402
 from bench.servers import (  # noqa: E402
     FORM, Server, database, encode, environment, household_answers, init, scratch,
 )
-from service.db import open_database  # noqa: E402
+from service.storage.db import open_database  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}

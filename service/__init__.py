@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask_wtf import CSRFProtect
 
-from . import config, db, i18n, limits
-from .catalog import Catalog
-from .formspec.wtf import today_in
+from service import config, i18n, limits
+from service.storage import db
+from service.formspec.catalog import Catalog
+from service.formspec.wtf import today_in
 
 csrf = CSRFProtect()
 
@@ -36,14 +37,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"])
     app.extensions["doorstep.today"] = today_in(ZoneInfo(app.config["OFFICE_TIMEZONE"]))
 
-    from . import errors
+    from service import errors
     errors.init_app(app)
-    from .collect import bp as collect_bp
+    from service.collect import bp as collect_bp
     app.register_blueprint(collect_bp)
-    from .collect.offline import init_compression
+    from service.collect.offline import init_compression
     init_compression(app)   # the public pages, as the phone's page-weight budget counts them
-    from .admin import bp as admin_bp
+    from service.admin import bp as admin_bp
     app.register_blueprint(admin_bp)
-    from .health import bp as health_bp
+    from service.health import bp as health_bp
     app.register_blueprint(health_bp)
     return app

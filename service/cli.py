@@ -11,14 +11,17 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import areas, audit, auth, formspec, schema
-from . import links, sheets
-from .config import ROOT
-from .models import Area, User
+from service.office import areas, audit, auth
+from service import formspec
+from service.storage import schema
+from service import links
+from service.links import sheets
+from service.config import ROOT
+from service.storage.models import Area, User
 
 
 def _create_app():
-    from . import create_app
+    from service import create_app
     return create_app()
 
 
@@ -32,7 +35,7 @@ def main():
 @with_appcontext
 def init_command():
     """Create or upgrade the database and publish the forms in FORMS_DIR."""
-    from .db import db
+    from service.storage.db import db
     db.connect(reuse_if_open=True)
     try:
         reached = schema.upgrade()
@@ -145,7 +148,7 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
 
     from flask_babel import force_locale
 
-    from . import aggregate, export, export_files
+    from service.reports import aggregate, export, export_files
     _connect()
     spec = current_app.extensions["doorstep.catalog"].get(form_id)
     if spec is None:
@@ -308,7 +311,7 @@ def links_address(bind):
 
 def _connect():
     """Connect for a command that needs the tables; a database never initialised is a clear error."""
-    from .db import db
+    from service.storage.db import db
     db.connect(reuse_if_open=True)
     if not User.table_exists():
         _fail("the database is not set up yet: run `doorstep init` first")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from peewee import PeeweeException
 
-from .db import db
+from service.storage.db import db
 
 bp = Blueprint("health", __name__)
 

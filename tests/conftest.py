@@ -14,8 +14,8 @@ from flask import has_app_context
 
 from service import create_app
 from service.cli import main as cli_main
-from service import schema
-from service.db import db
+from service.storage import schema
+from service.storage.db import db
 
 from .databases import (  # noqa: F401  (hooks and fixtures: SQLite or the PostgreSQL pass)
     POSTGRES, _schemas_of_the_run, _schemas_of_the_test, database_url, database_url_for,
@@ -132,7 +132,7 @@ def fast_hashing(monkeypatch):
     and the role table signs in dozens of times; hashes stay `$argon2id$`, only cheaper."""
     from argon2 import PasswordHasher
 
-    from service import auth
+    from service.office import auth
     monkeypatch.setattr(auth, "hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
@@ -159,7 +159,7 @@ class Office:
     @staticmethod
     def snapshot():
         """Every row an office action could touch: equal snapshots mean nothing changed."""
-        from service import models
+        from service.storage import models
         with db.connection_context():
             return [list(model.select().order_by(model.id).tuples()) for model in (
                 models.Area, models.User, models.LoginSession, models.Submission, models.Answer,
@@ -168,7 +168,7 @@ class Office:
     def store(self, key, form_id="kitchen", answers=None, *, channel="web", area=None,
               surveyor=None, **kw):
         """Store a submission the way the public form does, attributed to an area/surveyor."""
-        from service.submissions import Attribution, store
+        from service.records.submissions import Attribution, store
         spec = self.app.extensions["doorstep.catalog"].get(form_id)
         # inside the fixture's own app context and transaction, or in one of its own
         with nullcontext() if has_app_context() else self.app.app_context():
@@ -200,8 +200,8 @@ def office(app, fast_hashing):
     """Areas JD (街道) > SQ1 (社区) > G1 (网格), JD > SQ2; an admin, a manager of SQ1 (mgr1), a
     manager of SQ2 (mgr2), a surveyor in SQ1 (sv1); kitchen submissions in SQ1 (by sv1), G1, SQ2
     and one with no area."""
-    from service import areas, auth
-    from service.models import User
+    from service.office import areas, auth
+    from service.storage.models import User
     made = Office(app)
     with app.app_context(), db.atomic():   # one commit: a sync per row would dominate the test
         jd = areas.create("JD", "幸福街道")
@@ -225,7 +225,7 @@ def office(app, fast_hashing):
 def clock(monkeypatch):
     """`clock(moment)`: the next submissions are received at `moment` (naive UTC), so their office
     day and received time are known to the test."""
-    from service import submissions
+    from service.records import submissions
 
     def set_to(moment):
         monkeypatch.setattr(submissions, "utcnow", lambda: moment)
@@ -235,7 +235,7 @@ def clock(monkeypatch):
 def use_database_of(app) -> None:
     """Point the process's one database handle at `app`'s database: each app made re-points it, so
     a test reusing an app made earlier (`office_once`) calls this first."""
-    from service.db import open_database
+    from service.storage.db import open_database
     db.initialize(open_database(app.config["DATABASE_URL"]))
 
 
@@ -246,8 +246,8 @@ def office_once(tmp_path_factory):
     Tests using it call `use_database_of(office_once.app)` first (see there)."""
     from argon2 import PasswordHasher
 
-    from service import areas
-    from service.models import User
+    from service.office import areas
+    from service.storage.models import User
     made = Office(make_app(tmp_path_factory.mktemp("office")))
     with made.app.app_context(), db.atomic():
         jd = areas.create("JD", "幸福街道")

@@ -92,8 +92,8 @@ class SchemaPool:
         import psycopg2
         from peewee import sort_models
 
-        from service import schema as versions
-        from service.models import MODELS
+        from service.storage import schema as versions
+        from service.storage.models import MODELS
         tables = [m._meta.table_name for m in reversed(sort_models(MODELS))]
         try:
             present = {name for (name,) in self._execute(

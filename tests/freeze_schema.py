@@ -2,7 +2,7 @@
 
 It ran while version 1 was unreleased. Version 1 is released now (steps 2–4 build on it), so the
 frozen file never changes again and a model change gets an upgrade step instead
-(service/schema.py); `make schema-v1` says so and stops. tests/test_schema.py upgrades a database made from that file through every
+(service/storage/schema.py); `make schema-v1` says so and stops. tests/test_schema.py upgrades a database made from that file through every
 step and checks that it comes out as the models make a fresh one.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from peewee import SqliteDatabase
 from playhouse.migrations import template
 from playhouse.schema_diff import diff_models
 
-from service.db import db
-from service.models import MODELS
+from service.storage.db import db
+from service.storage.models import MODELS
 
 TARGET = Path(__file__).with_name("schema_v1.py")
 HEADER = '''"""Doorstep's tables at schema version 1, frozen: what `models.create_tables()` made when

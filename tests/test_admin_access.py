@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from service.db import db
-from service.models import AuditEvent, Correction, Submission, utcnow
+from service.storage.db import db
+from service.storage.models import AuditEvent, Correction, Submission, utcnow
 
 from .conftest import PASSWORD, csrf_token, hidden
 

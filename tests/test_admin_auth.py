@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from service.db import db
-from service.models import AuditEvent, LoginSession, User
+from service.storage.db import db
+from service.storage.models import AuditEvent, LoginSession, User
 
 from .conftest import PASSWORD, csrf_token, hidden, login, make_app
 
@@ -172,7 +172,7 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(office):
 
 
 def test_the_session_cookie_is_secure_when_served_over_https(tmp_path, monkeypatch, fast_hashing):
-    from service import auth
+    from service.office import auth
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
     app = make_app(tmp_path / "https")
     with db.connection_context():

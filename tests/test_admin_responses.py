@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from service.db import db
-from service.models import Answer, AuditEvent, Correction, StatusChange, Submission, utcnow
+from service.storage.db import db
+from service.storage.models import Answer, AuditEvent, Correction, StatusChange, Submission, utcnow
 
 from .conftest import KITCHEN_ANSWERS, csrf_token, errors
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main as cli_main
-from service.db import db
-from service.models import Area, AuditEvent, User
+from service.storage.db import db
+from service.storage.models import Area, AuditEvent, User
 
 from .conftest import TEST_FORMS, login
 

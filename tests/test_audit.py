@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from service.db import db
-from service.models import AuditEvent, User
+from service.storage.db import db
+from service.storage.models import AuditEvent, User
 
 from .conftest import csrf_token, login
 

@@ -14,7 +14,7 @@ from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
 
-from service.db import open_database
+from service.storage.db import open_database
 
 from . import live
 from .conftest import TEST_FORMS, database_url_for, hidden, receipt

@@ -14,7 +14,7 @@ import pytest
 
 from service.formspec import parse
 from service.formspec.conditions import evaluate
-from service.models import Answer, Submission
+from service.storage.models import Answer, Submission
 
 from .conftest import ROOT
 from .test_question_types import errors_by_question

@@ -14,10 +14,11 @@ from collections import Counter
 import pytest
 from werkzeug.exceptions import NotFound
 
-from service import aggregate, submissions, tally
+from service.reports import aggregate
+from service.records import submissions, tally
 from service.admin.dashboard import parse_filters
-from service.db import db
-from service.models import Answer, Submission, User
+from service.storage.db import db
+from service.storage.models import Answer, Submission, User
 
 from .conftest import PASSWORD, ROOT, csrf_token, use_database_of
 

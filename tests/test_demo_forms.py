@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from service.db import db
+from service.storage.db import db
 from service.formspec import load_dir
-from service.models import Submission
+from service.storage.models import Submission
 
 from .conftest import DEMO_FORMS, Visitor, errors, receipt
 

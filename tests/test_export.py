@@ -16,9 +16,11 @@ import zipfile
 
 import pytest
 
-from service import access, export, submissions
-from service.db import db
-from service.models import AuditEvent, Submission, User
+from service.office import access
+from service.reports import export
+from service.records import submissions
+from service.storage.db import db
+from service.storage.models import AuditEvent, Submission, User
 
 from .conftest import PASSWORD, TEST_FORMS, login, make_app, use_database_of
 
@@ -229,7 +231,7 @@ def test_a_form_without_repeat_groups_has_no_zip(tmp_path, fast_hashing):
         "  - title: {zh: 一, en: One}\n    questions:\n"
         "      - {name: size, type: integer, label: {zh: 人数, en: Size}}\n", encoding="utf-8")
     app = make_app(tmp_path, forms)
-    from service import auth
+    from service.office import auth
     with app.app_context(), db.connection_context():
         User.create(username="admin", role="admin", password_hash=auth.hash_password(PASSWORD))
     client = app.test_client()
@@ -352,7 +354,7 @@ def test_a_table_longer_than_a_worksheet_goes_on_in_further_sheets(households, a
                                                                    monkeypatch):
     """Excel holds 1,048,576 rows a sheet and XlsxWriter drops the rest without a word: longer
     tables continue in "members (2)", … (here with 3 rows a sheet: a header and two rows)."""
-    from service import export_files
+    from service.reports import export_files
     monkeypatch.setattr(export_files, "XLSX_MAX_ROWS", 3)
     sheets = workbook(download(admin, "/admin/forms/survey/export.xlsx"))
     assert list(sheets) == ["survey", "survey (2)", "members", "members (2)"]
@@ -445,9 +447,10 @@ def test_a_member_left_blank_is_not_a_row_of_the_members_table(app, cli, tmp_pat
 # Corrections and the cells kept beside each submission
 
 def test_a_corrected_answer_is_exported_with_its_new_value(app, fast_hashing):
-    """The export reads each submission's kept cells (service/cells.py): a correction rewrites
+    """The export reads each submission's kept cells (service/records/cells.py): a correction rewrites
     them, so the download shows the corrected value, neutralised like any other."""
-    from service import auth, cells
+    from service.office import auth
+    from service.records import cells
     spec = app.extensions["doorstep.catalog"].get("survey")
     with app.app_context(), db.connection_context():
         app.extensions["doorstep.catalog"].ensure_published(spec)
@@ -507,7 +510,7 @@ def test_an_old_versions_answers_are_exported_after_the_form_changed(tmp_path, f
         "{name: floor, type: integer, label: {zh: 楼层, en: Floor}}"), encoding="utf-8")
     second = make_app(tmp_path, forms)
     spec = second.extensions["doorstep.catalog"].get("survey")
-    from service import auth
+    from service.office import auth
     with second.app_context(), db.connection_context():
         second.extensions["doorstep.catalog"].ensure_published(spec)
         submissions.store(spec, "00000000-0000-4000-8000-000000000002",
@@ -532,8 +535,8 @@ def test_an_old_versions_answers_are_exported_after_the_form_changed(tmp_path, f
 def test_the_csv_is_streamed_and_read_in_batches(app, fast_hashing, monkeypatch):
     """2,500 submissions with batches of 100: every row exactly once, in id order, and the first
     bytes leave before most batches are read (memory stays flat however many rows)."""
-    from service import auth
-    from service.models import Answer
+    from service.office import auth
+    from service.storage.models import Answer
     with app.app_context(), db.connection_context(), db.atomic():
         User.create(username="admin", role="admin", password_hash=auth.hash_password(PASSWORD))
         moment = UTC(2026, 3, 1, 8, 0)

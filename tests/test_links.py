@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from service import links
-from service.db import db
-from service.models import Area, AuditEvent, Link, Submission, User, utcnow
+from service.storage.db import db
+from service.storage.models import Area, AuditEvent, Link, Submission, User, utcnow
 
 from .conftest import KITCHEN_ANSWERS, Visitor, csrf_token, decode_image, hidden, receipt
 

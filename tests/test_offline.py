@@ -20,8 +20,8 @@ from pathlib import Path
 import itsdangerous
 import pytest
 
-from service.db import db
-from service.models import Answer, Submission
+from service.storage.db import db
+from service.storage.models import Answer, Submission
 
 from .conftest import DEMO_FORMS, ROOT, hidden, make_app, receipt
 

@@ -13,9 +13,9 @@ import psycopg2
 import pytest
 from peewee import PostgresqlDatabase, SqliteDatabase
 
-from service import submissions
-from service.db import db, keyset_batches, open_database, write_transaction
-from service.models import Area, Submission
+from service.records import submissions
+from service.storage.db import db, keyset_batches, open_database, write_transaction
+from service.storage.models import Area, Submission
 
 from .conftest import KITCHEN_ANSWERS, POSTGRES, receipt
 

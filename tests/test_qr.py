@@ -11,9 +11,10 @@ import cairosvg
 import pytest
 from PIL import Image
 
-from service import links, qr
-from service.db import db
-from service.models import Area, Link, User
+from service import links
+from service.links import qr
+from service.storage.db import db
+from service.storage.models import Area, Link, User
 
 from .conftest import PASSWORD, decode_image, hidden
 

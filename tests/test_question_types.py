@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from service.models import Answer, Submission
+from service.storage.models import Answer, Submission
 
 from .conftest import receipt
 

@@ -11,12 +11,14 @@ import pytest
 from peewee import IntegerField, TextField
 from playhouse.schema_diff import diff_models
 
-from service import cells, formspec, schema
-from service.catalog import _canonical
-from service.db import db, open_database
-from service.models import MODELS, Answer, Area, FormVersion, Submission, Tally, User
-from service.submissions import answer_rows
-from service.schema import SchemaVersion, Step
+from service.records import cells
+from service import formspec
+from service.storage import schema
+from service.formspec.catalog import _canonical
+from service.storage.db import db, open_database
+from service.storage.models import MODELS, Answer, Area, FormVersion, Submission, Tally, User
+from service.records.submissions import answer_rows
+from service.storage.schema import SchemaVersion, Step
 
 from . import schema_v1
 from .conftest import TEST_FORMS, database_url_for
@@ -232,7 +234,7 @@ def test_version_1_upgraded_through_every_step_matches_a_fresh_database(tmp_path
     here, naming the difference.
 
     Version 1 is released (tests/schema_v1.py never changes again): a model change needs a step
-    appended to service/schema.py."""
+    appended to service/storage/schema.py."""
     upgraded, fresh = (database_url_for(tmp_path, empty=True) for _ in range(2))
     version_1_database(upgraded)
     with connected(upgraded):

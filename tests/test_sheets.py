@@ -16,8 +16,8 @@ import pypdfium2.raw as pdfium_c
 import pytest
 
 from service import links
-from service.db import db
-from service.models import Area, Link, Submission, User, utcnow
+from service.storage.db import db
+from service.storage.models import Area, Link, Submission, User, utcnow
 
 from .conftest import Visitor, code_width_mm, decode_pdf
 

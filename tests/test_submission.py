@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from service.db import db
-from service.models import Answer, FormVersion, Submission
-from service.submissions import current_answers
+from service.storage.db import db
+from service.storage.models import Answer, FormVersion, Submission
+from service.records.submissions import current_answers
 
 from .conftest import TEST_FORMS, Visitor, hidden, make_app, receipt
 

@@ -14,9 +14,11 @@ from argon2 import PasswordHasher
 from peewee import fn
 
 from bench.synthetic import answers_for, value_for
-from service import aggregate, areas, cells, submissions, tally
-from service.db import db
-from service.models import Submission, Tally, User
+from service.reports import aggregate
+from service.office import areas
+from service.records import cells, submissions, tally
+from service.storage.db import db
+from service.storage.models import Submission, Tally, User
 
 TODAY = dt.date(2026, 3, 1)
 CHANNELS = ("web", "self", "surveyor")

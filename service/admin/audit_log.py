@@ -5,10 +5,10 @@ import datetime as dt
 
 from flask import render_template, request
 
-from .. import auth
-from ..models import AuditEvent
-from . import bp
-from .responses import _day_start_utc, local_time
+from service.office import auth
+from service.storage.models import AuditEvent
+from service.admin import bp
+from service.admin.responses import _day_start_utc, local_time
 
 PAGE_SIZE = 50
 

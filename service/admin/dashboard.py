@@ -5,12 +5,13 @@ import datetime as dt
 
 from flask import abort, current_app, render_template, request
 
-from .. import access, aggregate, auth, charts
-from ..db import TimeLimitExceeded, time_limit
-from ..masking import mask
-from ..models import User
-from . import bp
-from .responses import CHANNELS
+from service.office import access, auth
+from service.reports import aggregate, charts
+from service.storage.db import TimeLimitExceeded, time_limit
+from service.office.masking import mask
+from service.storage.models import User
+from service.admin import bp
+from service.admin.responses import CHANNELS
 
 
 def spec_or_404(form_id):

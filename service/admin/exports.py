@@ -8,10 +8,11 @@ from flask import (Response, abort, current_app, flash, redirect, request, send_
                    stream_with_context, url_for)
 from flask_babel import gettext as _
 
-from .. import access, audit, auth, export, export_files
-from ..i18n import current_lang
-from . import bp
-from .dashboard import parse_filters, spec_or_404
+from service.office import access, audit, auth
+from service.reports import export, export_files
+from service.i18n import current_lang
+from service.admin import bp
+from service.admin.dashboard import parse_filters, spec_or_404
 
 #: An XLSX is made whole before its first byte is sent (~2,000 households with their members a
 #: second here): past this many responses a download would outlive the worker's timeout, so the

@@ -17,15 +17,17 @@ from wtforms import DateField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional, ValidationError
 
-from .. import access, audit, auth, links, qr, sheets
-from ..db import write_transaction
-from ..errors import render_error
-from ..formspec.model import LANGUAGES
-from ..i18n import current_lang
-from ..models import Area, Link, Submission, User
-from . import bp
-from .forms import ConfirmForm
-from .people import _area_choices
+from service.office import access, audit, auth
+from service import links
+from service.links import qr, sheets
+from service.storage.db import write_transaction
+from service.errors import render_error
+from service.formspec.model import LANGUAGES
+from service.i18n import current_lang
+from service.storage.models import Area, Link, Submission, User
+from service.admin import bp
+from service.admin.forms import ConfirmForm
+from service.admin.people import _area_choices
 
 PAGE_SIZE = 100
 # shown as _(state); listed so that the message extractor finds them

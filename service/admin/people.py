@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from .. import access, areas, audit, auth
-from ..models import Area, User
-from . import bp
-from .forms import AreaForm, ConfirmForm, UserForm
+from service.office import access, areas, audit, auth
+from service.storage.models import Area, User
+from service.admin import bp
+from service.admin.forms import AreaForm, ConfirmForm, UserForm
 
 
 def _area_choices(user, blank=None):

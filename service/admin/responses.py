@@ -12,14 +12,15 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from .. import access, audit, auth, submissions
-from ..formspec.conditions import evaluate
-from ..formspec.wtf import FIELD_FACTORIES, clean_value
-from ..i18n import current_lang
-from ..masking import mask
-from ..models import Area, Correction, StatusChange, Submission, User
-from . import bp
-from .forms import ConfirmForm, ReasonForm
+from service.office import access, audit, auth
+from service.records import submissions
+from service.formspec.conditions import evaluate
+from service.formspec.wtf import FIELD_FACTORIES, clean_value
+from service.i18n import current_lang
+from service.office.masking import mask
+from service.storage.models import Area, Correction, StatusChange, Submission, User
+from service.admin import bp
+from service.admin.forms import ConfirmForm, ReasonForm
 
 PAGE_SIZE = 25
 CHANNELS = ("web", "surveyor", "self")

@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from .. import access, audit, auth
-from ..limits import failed_login, limiter, login_username
-from ..models import Submission, User
-from . import bp
-from .forms import ConfirmForm, LoginForm, PasswordChangeForm
+from service.office import access, audit, auth
+from service.limits import failed_login, limiter, login_username
+from service.storage.models import Submission, User
+from service.admin import bp
+from service.admin.forms import ConfirmForm, LoginForm, PasswordChangeForm
 
 
 def _safe_next(target: str | None) -> str:

@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from wtforms.fields import FieldList, FormField
 
-from ..config import ROOT
-from . import bp
+from service.config import ROOT
+from service.collect import bp
 
 #: What the service worker keeps on the phone, besides the pages opened: everything a form page
 #: loads. The version in each URL changes whenever one of these files does.

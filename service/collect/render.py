@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, request
 
-from ..formspec.model import FormSpec, Question
+from service.formspec.model import FormSpec, Question
 
 
 @dataclass

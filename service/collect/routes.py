@@ -7,11 +7,12 @@ from collections import OrderedDict
 from flask import abort, current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 
-from .. import csrf, links, submissions
-from ..formspec import wtf
-from ..i18n import current_lang
-from . import bp, offline
-from .render import page_context
+from service import csrf, links
+from service.records import submissions
+from service.formspec import wtf
+from service.i18n import current_lang
+from service.collect import bp, offline
+from service.collect.render import page_context
 
 
 def catalog():

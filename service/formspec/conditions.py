@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from .model import NUMERIC_TYPES, Condition
+from service.formspec.model import NUMERIC_TYPES, Condition
 
 LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "answered")
 #: YAML 1.1 reads a bare yes/no/on/off as a boolean, the commonest slip in a form definition.

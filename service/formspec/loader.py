@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .conditions import QUOTE_HINT, parse_condition
-from .model import (
+from service.formspec.conditions import QUOTE_HINT, parse_condition
+from service.formspec.model import (
     CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES, Choice, Consent, FormSpec, Question,
     Section, Text,
 )

@@ -20,9 +20,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import ValidationError
 
-from . import validators as v
-from .conditions import evaluate
-from .model import FormSpec, Question
+from service.formspec import validators as v
+from service.formspec.conditions import evaluate
+from service.formspec.model import FormSpec, Question
 
 
 def _today():

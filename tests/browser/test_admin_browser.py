@@ -40,9 +40,9 @@ def doorstep(live_server, *args, stdin=None):
 def store_household(live_server, area_code) -> str:
     """A household registered in `area_code` (as a QR link of that area would record it)."""
     from service import create_app
-    from service.db import db
-    from service.models import Area
-    from service.submissions import Attribution, store
+    from service.storage.db import db
+    from service.storage.models import Area
+    from service.records.submissions import Attribution, store
     app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}", "TESTING": True,
                       "FORMS_DIR": str(ROOT / "forms"), "SECRET_KEY": "browser-test-secret"})
     with app.app_context(), db.connection_context():

@@ -11,9 +11,10 @@ import urllib.request
 
 import pytest
 
-from service import areas, auth, create_app, links
-from service.db import db
-from service.models import User
+from service.office import areas, auth
+from service import create_app, links
+from service.storage.db import db
+from service.storage.models import User
 
 from ..conftest import code_width_mm, decode_pdf
 from .conftest import ROOT

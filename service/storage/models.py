@@ -18,7 +18,7 @@ from peewee import (
     SQL, Model, TextField, fn,
 )
 
-from .db import db
+from service.storage.db import db
 
 
 def utcnow() -> dt.datetime:

@@ -16,9 +16,9 @@ from collections import Counter
 
 from peewee import chunked
 
-from .db import insert_rows, keyset_batches
-from .formspec import FormSpec
-from .models import Submission, Tally
+from service.storage.db import insert_rows, keyset_batches
+from service.formspec import FormSpec
+from service.storage.models import Submission, Tally
 
 #: Answers counted only as "answered": a count per distinct text would be as large as the data.
 TEXT_LIKE = frozenset({"text", "textarea", "phone", "id_number"})
@@ -84,7 +84,7 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
 
 def rebuild(catalog, form_id: str | None = None) -> int:
     """Recount from the stored answers (after a restore from backup, or to verify). Returns rows."""
-    from . import submissions
+    from service.records import submissions
     query = Tally.delete()
     subs = Submission.select().where(Submission.status == "valid").order_by(Submission.id)
     if form_id:

@@ -5,8 +5,8 @@ import json
 
 from flask import has_request_context
 
-from .auth import client_ip, current_user
-from .models import AuditEvent, User
+from service.office.auth import client_ip, current_user
+from service.storage.models import AuditEvent, User
 
 
 def record(action: str, target: str = "", user: User | None = None, username: str = "",

@@ -18,10 +18,11 @@ from flask_babel import force_locale
 from markupsafe import Markup
 from peewee import JOIN
 
-from . import links, qr
-from .access import area_ids_under
-from .formspec import FormSpec
-from .models import Area, Link, User, utcnow
+from service import links
+from service.links import qr
+from service.office.access import area_ids_under
+from service.formspec import FormSpec
+from service.storage.models import Area, Link, User, utcnow
 
 KINDS = ("cards", "flyer")
 CARDS_PER_PAGE = 12          # 3 x 4 cards of 63 x 68 mm inside A4's 10 mm margins

@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from peewee import SQL
 
-from . import aggregate, cells
-from .db import db, keyset_batches
-from .formspec.model import FormSpec, Question
-from .models import Answer, Area, Submission, User
-from .submissions import answer_rows_of, shape
+from service.reports import aggregate
+from service.records import cells
+from service.storage.db import db, keyset_batches
+from service.formspec.model import FormSpec, Question
+from service.storage.models import Answer, Area, Submission, User
+from service.records.submissions import answer_rows_of, shape
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 FORMULA_START = cells.FORMULA_START

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from . import access
-from .formspec.model import CHOICE_TYPES, NUMERIC_TYPES, FormSpec, Question
-from .models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
-from .tally import TEXT_LIKE
+from service.office import access
+from service.formspec.model import CHOICE_TYPES, NUMERIC_TYPES, FormSpec, Question
+from service.storage.models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
+from service.records.tally import TEXT_LIKE
 
 
 @dataclass

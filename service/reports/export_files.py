@@ -9,7 +9,7 @@ import io
 import zipfile
 from typing import Iterator
 
-from .export import Export
+from service.reports.export import Export
 
 BOM = "\ufeff"
 

@@ -6,9 +6,9 @@ import hashlib
 import json
 from decimal import Decimal
 
-from . import formspec
-from .db import write_transaction
-from .models import FormVersion
+from service import formspec
+from service.storage.db import write_transaction
+from service.storage.models import FormVersion
 
 
 def _canonical(spec: formspec.FormSpec) -> str:

@@ -24,7 +24,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from .formspec import FormSpec
+from service.formspec import FormSpec
 
 # (question name, choice code or None): a select_multiple choice's 0/1 cell has its code; every
 # other cell (the joined select_multiple cell included) has None

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-from .models import LoginSession, User, utcnow
+from service.storage.models import LoginSession, User, utcnow
 
 ROLES = ("admin", "manager", "surveyor")
 hasher = PasswordHasher()

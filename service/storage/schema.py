@@ -28,8 +28,8 @@ from typing import Callable
 from peewee import CharField, DateTimeField, IntegerField, Model, fn
 from playhouse.migrate import SchemaMigrator
 
-from . import models
-from .db import db, is_sqlite, write_transaction
+from service.storage import models
+from service.storage.db import db, is_sqlite, write_transaction
 
 BASE_VERSION = 1          # the tables `models.create_tables()` made before versions were recorded
 _PG_LOCK = 0x646F6F72     # "door": the advisory lock that serialises upgrades on PostgreSQL
@@ -157,8 +157,8 @@ def _stored_specs() -> dict:
     """Every published form definition, by (form id, version), as `FormVersion` keeps them."""
     import json
 
-    from . import formspec
-    from .models import FormVersion
+    from service import formspec
+    from service.storage.models import FormVersion
     return {(row.form_id, row.version): formspec.parse(
         json.loads(row.definition), where=f"{row.form_id} v{row.version} (stored)")
         for row in FormVersion.select()}
@@ -171,9 +171,9 @@ def _submission_cells(migrator):
     the version it was made with."""
     from peewee import BooleanField, TextField
 
-    from . import cells
-    from .models import Submission
-    from .submissions import answer_rows_of, shape
+    from service.records import cells
+    from service.storage.models import Submission
+    from service.records.submissions import answer_rows_of, shape
 
     existing = {c.name for c in db.get_columns("submission")}
     for column, field in (("cells", TextField(null=True)), ("pii_cells", TextField(null=True)),
@@ -201,7 +201,7 @@ def _tally_channels(migrator):
     """Answer counts gain the channel (the dashboard's channel filter reads the tally), and the
     covering index behind them that column and the form version (a version filter took 0.8 s at a
     million submissions without it, 0.13 s with): the tally is recounted from the stored answers."""
-    from . import tally
+    from service.records import tally
 
     class Stored:
         specs = _stored_specs()
@@ -222,7 +222,7 @@ def _answer_indexes(migrator):
     (form, question, value) index refused the whole submission. The index now leaves out values
     longer than `models.SHORT_VALUE` (the answer filter only looks up choice codes). The foreign
     key's own index on `answer.submission_id` goes: (submission_id, question) serves it."""
-    from .models import Answer
+    from service.storage.models import Answer
     existing = {i.name for i in db.get_indexes("answer")}
     for name in ("answer_form_id_question_value", "answer_submission_id"):
         if name in existing:

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from peewee import IntegrityError
 
-from . import cells, tally
-from .db import db, insert_row, insert_rows, is_sqlite, write_transaction
-from .formspec import FormSpec, Question
-from .models import Answer, Correction, StatusChange, Submission, utcnow
+from service.records import cells, tally
+from service.storage.db import db, insert_row, insert_rows, is_sqlite, write_transaction
+from service.formspec import FormSpec, Question
+from service.storage.models import Answer, Correction, StatusChange, Submission, utcnow
 
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over a phone
 
@@ -176,7 +176,7 @@ def _walk(spec: FormSpec, answers: dict, sensitive_ok: bool):
     """(question, item, shown, value) for every answerable question of an answers document, items
     of repeat groups included, in form order: `shown` as the public form decides it (a hidden
     question's answer does not count for the conditions after it, as on the page)."""
-    from .formspec.wtf import SurveyForm     # the rule the public form applies
+    from service.formspec.wtf import SurveyForm  # the rule the public form applies
     kept: dict = {}
     for q in spec.questions():
         if not q.answerable:

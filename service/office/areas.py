@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import io
 
-from .db import write_transaction
-from .models import Area
+from service.storage.db import write_transaction
+from service.storage.models import Area
 
 
 class AreaError(Exception):

@@ -11,7 +11,7 @@ import datetime as dt
 
 from flask import abort, current_app
 
-from .models import Area, Link, Submission, User, utcnow
+from service.storage.models import Area, Link, Submission, User, utcnow
 
 
 def area_ids_under(area: Area):

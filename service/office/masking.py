@@ -1,7 +1,7 @@
 """Masking identifiers for lists and screens: the one place that decides how a value is hidden."""
 from __future__ import annotations
 
-from .formspec.model import Question
+from service.formspec.model import Question
 
 
 def mask(q: Question, value) -> str:

@@ -15,9 +15,9 @@ import subprocess
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from .db import write_transaction
-from .models import Area, Link, User, utcnow
-from .submissions import Attribution
+from service.storage.db import write_transaction
+from service.storage.models import Area, Link, User, utcnow
+from service.records.submissions import Attribution
 
 CHANNELS = ("surveyor", "self")
 TOKEN_BYTES = 12
