@@ -128,7 +128,7 @@ def _stale_cells(catalog) -> int:
     from service.records import cells
     from service.storage.db import keyset_batches
     from service.storage.models import Submission
-    from service.records.submissions import answer_rows_of, shape
+    from service.records.answers import answer_rows_of, shape
     stale = 0
     for batch in keyset_batches(Submission.select(), Submission.id, 1000):
         rows = answer_rows_of([s.id for s in batch])

@@ -1,7 +1,7 @@
 """Bulk-load synthetic submissions of one form straight into the tables, for the benchmarks.
 
 Storing a million submissions through `submissions.store()` costs ~20 ms each (one fsync'd
-transaction apiece). This writes the same rows — `Submission`, `Answer` (`submissions.answer_rows`)
+transaction apiece). This writes the same rows — `Submission`, `Answer` (`answers.answer_rows`)
 and `Tally` (`tally.keys_for`, summed per cell of `tally.grain` in Python) — with executemany in transactions of
 thousands of submissions, secondary indexes dropped during the load and rebuilt after, and
 `PRAGMA synchronous=OFF` only while loading. `check_tally()` proves the result equals a recount
@@ -38,7 +38,8 @@ from service.records import cells
 from service.storage.db import db
 from service.formspec import FormSpec
 from service.storage.models import Area, Submission, User
-from service.records.submissions import RECEIPT_ALPHABET, answer_rows
+from service.records.answers import answer_rows
+from service.records.submissions import RECEIPT_ALPHABET
 from service.records.tally import grain, keys_for
 
 from bench.synthetic import answers_for

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import os
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_wtf import CSRFProtect
 
 from service import config, i18n, limits
+from service.office import clock
 from service.storage import db
 from service.formspec.catalog import Catalog
-from service.formspec.wtf import today_in
 
 csrf = CSRFProtect()
 
@@ -35,7 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limits.init_app(app)
     # Refuses to start on an invalid form definition, with one line per problem.
     app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"])
-    app.extensions["doorstep.today"] = today_in(ZoneInfo(app.config["OFFICE_TIMEZONE"]))
+    clock.init_app(app)
 
     from service import errors
     errors.init_app(app)

@@ -5,7 +5,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -17,6 +16,8 @@ from service.storage import schema
 from service import links
 from service.links import sheets
 from service.config import ROOT
+from service.office import clock
+from service.records.vocabulary import LINK_CHANNELS
 from service.storage.models import Area, User
 
 
@@ -160,8 +161,7 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
         if filters.area is None:
             _fail(f"no area with code '{area_code}'")
     everyone = SimpleNamespace(role="admin", area=None)   # the command line is the server's owner
-    opts = export.Options(labels=labels, with_pii=with_pii, lang=lang,
-                          tz=current_app.config["OFFICE_TIMEZONE"])
+    opts = export.Options(labels=labels, with_pii=with_pii, lang=lang)
     job = export.Export(current_app.extensions["doorstep.catalog"], spec, everyone, filters, opts)
     kind = Path(out).suffix.lower()
     if kind not in (".csv", ".zip", ".xlsx"):
@@ -223,7 +223,7 @@ def _spec_and_area(form_id, area_code):
 @click.argument("form_id")
 @click.option("--area", "area_code", required=True)
 @click.option("--surveyor", default=None, help="the surveyor's username (or unique name)")
-@click.option("--channel", type=click.Choice(links.CHANNELS), default=None,
+@click.option("--channel", type=click.Choice(LINK_CHANNELS), default=None,
               help="default: surveyor with --surveyor, else self")
 @click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="last day the link works (office time), YYYY-MM-DD")
@@ -242,7 +242,7 @@ def links_create(form_id, area_code, surveyor, channel, expires):
                 _fail(f"no surveyor '{surveyor}'" if not named else
                       f"several surveyors are called '{surveyor}': give the username")
             person = named[0]
-    tz = ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
+    tz = clock.current().zone
     expires_at = links.expiry_from_date(expires.date(), tz) if expires else None
     try:
         link = links.create(spec.id, area, person, channel, expires_at)
@@ -265,7 +265,7 @@ def links_create(form_id, area_code, surveyor, channel, expires):
               help="a .pdf (or .html) file")
 @click.option("--kind", type=click.Choice(sheets.KINDS), default="cards", show_default=True)
 @click.option("--lang", type=click.Choice(("zh", "en")), default="zh", show_default=True)
-@click.option("--channel", type=click.Choice(links.CHANNELS + ("all",)), default=None,
+@click.option("--channel", type=click.Choice(LINK_CHANNELS + ("all",)), default=None,
               help="which links: default surveyor for cards, self for flyers")
 @click.option("--contact", default=None, help="office contact on flyers (OFFICE_CONTACT)")
 @with_appcontext
@@ -285,7 +285,7 @@ def links_sheet(form_id, area_code, out, kind, lang, channel, contact):
     base = _public_base()
     with current_app.test_request_context("/", base_url=base):
         sheet = sheets.build(spec, chosen, base, kind=kind, lang=lang,
-                             tz=ZoneInfo(current_app.config["OFFICE_TIMEZONE"]),
+                             tz=clock.current().zone,
                              contact=contact or current_app.config.get("OFFICE_CONTACT", ""))
         page = sheets.html(sheet)
     Path(out).write_bytes(sheets.pdf(page) if pdf else page.encode())

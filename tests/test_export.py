@@ -18,7 +18,7 @@ import pytest
 
 from service.office import access
 from service.reports import export
-from service.records import submissions
+from service.records import answers as stored_answers, submissions
 from service.storage.db import db
 from service.storage.models import AuditEvent, Submission, User
 
@@ -465,7 +465,7 @@ def test_a_corrected_answer_is_exported_with_its_new_value(app, fast_hashing):
         stored = Submission[done.id]
         assert {"cells": stored.cells, "pii_cells": stored.pii_cells,
                 "cells_formula": stored.cells_formula} == \
-            cells.encode(spec, submissions.current_answers(spec, done))
+            cells.encode(spec, stored_answers.current_answers(spec, done))
         assert stored.cells_formula       # "=新"
     client = app.test_client()
     assert login(client, "admin").status_code == 302

@@ -17,7 +17,7 @@ from service.storage import schema
 from service.formspec.catalog import _canonical
 from service.storage.db import db, open_database
 from service.storage.models import MODELS, Answer, Area, FormVersion, Submission, Tally, User
-from service.records.submissions import answer_rows
+from service.records.answers import answer_rows
 from service.storage.schema import SchemaVersion, Step
 
 from . import schema_v1

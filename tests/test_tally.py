@@ -16,7 +16,7 @@ from peewee import fn
 from bench.synthetic import answers_for, value_for
 from service.reports import aggregate
 from service.office import areas
-from service.records import cells, submissions, tally
+from service.records import answers as stored_answers, cells, submissions, tally
 from service.storage.db import db
 from service.storage.models import Submission, Tally, User
 
@@ -64,7 +64,7 @@ def test_random_stores_corrections_and_status_changes_keep_tallies_exact(demo_ap
                 stored.append(submission.id)
             elif action == "correct":
                 submission = Submission[rng.choice(stored)]
-                current = submissions.current_answers(spec, submission)
+                current = stored_answers.current_answers(spec, submission)
                 q = rng.choice([q for q in spec.all_questions()
                                 if q.answerable and q.type != "repeat"])
                 parent, item = spec.parent_of(q.name), None
@@ -84,9 +84,9 @@ def test_random_stores_corrections_and_status_changes_keep_tallies_exact(demo_ap
         assert min(running.values()) > 0            # no count ever went below zero
         assert recount(app) == running
         for submission in Submission.select():
-            current = submissions.current_answers(spec, submission)
+            current = stored_answers.current_answers(spec, submission)
             # corrections cleared what they hid; the export's kept cells are the current answers
-            assert list(submissions._now_hidden(spec, current, True)) == []
+            assert list(stored_answers.now_hidden(spec, current, True)) == []
             assert (submission.cells, submission.pii_cells, submission.cells_formula) == \
                 tuple(cells.encode(spec, current).values())
 

@@ -8,7 +8,7 @@ from flask import render_template, request
 from service.office import auth
 from service.storage.models import AuditEvent
 from service.admin import bp
-from service.admin.responses import _day_start_utc, local_time
+from service.office.clock import day_start_utc, local_time
 
 PAGE_SIZE = 50
 
@@ -29,9 +29,9 @@ def audit_page():
         except ValueError:
             continue
         if op == "ge":
-            query = query.where(AuditEvent.at >= _day_start_utc(day))
+            query = query.where(AuditEvent.at >= day_start_utc(day))
         else:
-            query = query.where(AuditEvent.at < _day_start_utc(day + dt.timedelta(days=1)))
+            query = query.where(AuditEvent.at < day_start_utc(day + dt.timedelta(days=1)))
     page = max(1, request.args.get("page", 1, type=int))
     total = query.count()
     actions = [a for (a,) in AuditEvent.select(AuditEvent.action).distinct().order_by(

@@ -11,7 +11,7 @@ from service.storage.db import TimeLimitExceeded, time_limit
 from service.office.masking import mask
 from service.storage.models import User
 from service.admin import bp
-from service.admin.responses import CHANNELS
+from service.records.vocabulary import CHANNELS
 
 
 def spec_or_404(form_id):

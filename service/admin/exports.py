@@ -12,6 +12,7 @@ from service.office import access, audit, auth
 from service.reports import export, export_files
 from service.i18n import current_lang
 from service.admin import bp
+from service.office import clock
 from service.admin.dashboard import parse_filters, spec_or_404
 
 #: An XLSX is made whole before its first byte is sent (~2,000 households with their members a
@@ -26,7 +27,7 @@ def _options(user) -> export.Options:
     if wants_pii and not access.can_reveal(user):
         abort(404)
     return export.Options(labels=args.get("labels") == "1", with_pii=wants_pii,
-                          lang=current_lang(), tz=current_app.config["OFFICE_TIMEZONE"],
+                          lang=current_lang(),
                           statuses=() if args.get("status") == "all" else ("valid",))
 
 
@@ -43,7 +44,7 @@ def export_file(form_id, ext):
     if ext == "zip" and not job.groups:
         abort(404)
     bom = request.args.get("bom") != "0"
-    stamp = f"{spec.id}-{current_app.extensions['doorstep.today']().isoformat()}"
+    stamp = f"{spec.id}-{clock.today().isoformat()}"
     details = {"form": spec.id, "format": ext, "filters": filters.as_args(),
                "labels": opts.labels, "pii": opts.with_pii, "statuses": list(opts.statuses)}
 

@@ -26,6 +26,8 @@ from service.formspec.model import LANGUAGES
 from service.i18n import current_lang
 from service.storage.models import Area, Link, Submission, User
 from service.admin import bp
+from service.office import clock
+from service.records.vocabulary import LINK_CHANNELS
 from service.admin.forms import ConfirmForm
 from service.admin.people import _area_choices
 
@@ -36,7 +38,7 @@ STATES = (_l("active"), _l("disabled"), _l("expired"))
 
 def not_past(form, field):
     """An expiry date is the last day a link works: today at the earliest (office time)."""
-    if field.data and field.data < current_app.extensions["doorstep.today"]():
+    if field.data and field.data < clock.today():
         raise ValidationError(_l("Choose today or a later day."))
 
 
@@ -44,7 +46,7 @@ class LinkForm(FlaskForm):
     form_id = SelectField(_l("Form"), validators=[DataRequired()])
     area = SelectField(_l("Area"), validators=[DataRequired()])
     surveyor = SelectField(_l("Surveyor"), validators=[Optional()])
-    channel = SelectField(_l("Channel"), choices=[SelectChoice(c, _l(c)) for c in links.CHANNELS])
+    channel = SelectField(_l("Channel"), choices=[SelectChoice(c, _l(c)) for c in LINK_CHANNELS])
     expires = DateField(_l("Valid until (last day)"), validators=[Optional(), not_past])
 
     def validate_surveyor(self, field):
@@ -73,7 +75,7 @@ def _catalog():
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
+    return clock.current().zone
 
 
 def public_base() -> tuple[str, str | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,17 +12,18 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from service.office import access, audit, auth
-from service.records import submissions
+from service.records import answers as stored, submissions
 from service.formspec.conditions import evaluate
 from service.formspec.wtf import FIELD_FACTORIES, clean_value
 from service.i18n import current_lang
+from service.office.clock import day_start_utc, local_time
 from service.office.masking import mask
+from service.records.vocabulary import CHANNELS, STATUSES
 from service.storage.models import Area, Correction, StatusChange, Submission, User
 from service.admin import bp
 from service.admin.forms import ConfirmForm, ReasonForm
 
 PAGE_SIZE = 25
-CHANNELS = ("web", "surveyor", "self")
 
 
 def _spec_or_404(form_id):
@@ -31,19 +31,6 @@ def _spec_or_404(form_id):
     if spec is None:
         abort(404)
     return spec
-
-
-def office_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["OFFICE_TIMEZONE"])
-
-
-def local_time(value: dt.datetime) -> str:
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(office_tz()).strftime("%Y-%m-%d %H:%M")
-
-
-def _day_start_utc(day: dt.date) -> dt.datetime:
-    local = dt.datetime.combine(day, dt.time(), tzinfo=office_tz())
-    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _date_arg(name):
@@ -67,10 +54,10 @@ def filtered(user, form_id):
         used["area"] = code
     since, until = _date_arg("since"), _date_arg("until")
     if since:
-        query = query.where(Submission.received_at >= _day_start_utc(since))
+        query = query.where(Submission.received_at >= day_start_utc(since))
         used["since"] = since.isoformat()
     if until:
-        query = query.where(Submission.received_at < _day_start_utc(until + dt.timedelta(days=1)))
+        query = query.where(Submission.received_at < day_start_utc(until + dt.timedelta(days=1)))
         used["until"] = until.isoformat()
     channel = request.args.get("channel", "")
     if channel in CHANNELS:
@@ -82,7 +69,7 @@ def filtered(user, form_id):
             User.select(User.id).where(User.username == surveyor)))
         used["surveyor"] = surveyor
     status = request.args.get("status", "")
-    if status in submissions.STATUSES:
+    if status in STATUSES:
         query = query.where(Submission.status == status)
         used["status"] = status
     return query, used
@@ -119,14 +106,14 @@ def responses(form_id):
         User.id.in_([r.surveyor_id for r in rows if r.surveyor_id]))} if rows else {}
     table = []
     for row in rows:
-        answers = submissions.current_answers(spec, row)
+        answers = stored.current_answers(spec, row)
         table.append({"s": row, "at": local_time(row.received_at),
                       "area": areas.get(row.area_id), "surveyor": surveyors.get(row.surveyor_id),
                       "cells": [_cell(q, answers) for q in columns]})
     return render_template(
         "admin/responses.html", spec=spec, table=table, columns=columns, total=total, page=page,
         pages=max(1, -(-total // PAGE_SIZE)), used=used, channels=CHANNELS,
-        statuses=submissions.STATUSES, areas=list(access.visible_areas(user)))
+        statuses=STATUSES, areas=list(access.visible_areas(user)))
 
 
 def _detail(spec, answers: dict, revealed):
@@ -166,7 +153,7 @@ def response(submission_id):
                          form=submission.form_id, receipt=submission.receipt)
         else:
             abort(400)
-    answers = submissions.current_answers(spec, submission)
+    answers = stored.current_answers(spec, submission)
     return render_template(
         "admin/response.html", spec=spec, s=submission, sections=_detail(spec, answers, revealed),
         revealed=revealed, at=local_time(submission.received_at),
@@ -174,7 +161,7 @@ def response(submission_id):
                          .order_by(Correction.at)),
         status_changes=list(StatusChange.select().where(StatusChange.submission == submission)
                             .order_by(StatusChange.at)),
-        missing=submissions.missing_required(spec, answers, submission.sensitive_consent),
+        missing=stored.missing_required(spec, answers, submission.sensitive_consent),
         can_reveal=access.can_reveal(user), can_status=access.can_change_status(user),
         has_pii=any(q.pii for q in spec.all_questions()), reason_form=ReasonForm(),
         local_time=local_time)
@@ -212,7 +199,7 @@ def correct(submission_id, question):
         abort(404)
     parent = spec.parent_of(q.name)
     item = request.args.get("item", type=int) if parent else None
-    answers = submissions.current_answers(spec, submission)
+    answers = stored.current_answers(spec, submission)
     if parent is not None:
         items = answers.get(parent.name, [])
         if item is None or not 0 <= item < len(items):
@@ -258,7 +245,7 @@ def correct(submission_id, question):
 def change_status(submission_id, status):
     user = auth.current_user()
     submission = access.get_submission_or_404(user, submission_id)
-    if status not in submissions.STATUSES:
+    if status not in STATUSES:
         abort(404)
     form = ReasonForm()
     if not form.validate_on_submit():

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from flask import current_app, request
 
 from service.formspec.model import FormSpec, Question
+from service.office import clock
 
 
 @dataclass
@@ -69,7 +70,7 @@ def page_context(spec: FormSpec, form) -> dict:
     # a sensitive question, so a household meets it just when it matters
     first_sensitive = next((q.name for q in spec.questions()
                             if q.sensitive or any(c.sensitive for c in q.questions)), None)
-    today = current_app.extensions["doorstep.today"]().isoformat()
+    today = clock.today().isoformat()
     return {"spec": spec, "form": form, "sections": sections, "posted": posted,
             "first_sensitive": first_sensitive, "today": today}
 

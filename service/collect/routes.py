@@ -11,6 +11,7 @@ from service import csrf, links
 from service.records import submissions
 from service.formspec import wtf
 from service.i18n import current_lang
+from service.office import clock
 from service.collect import bp, offline
 from service.collect.render import page_context
 
@@ -100,7 +101,7 @@ def _kept(key: tuple, render) -> str:
 
 def blank_page(spec, page) -> str:
     """The blank form; the WTForms form is only built to render a page not cached yet."""
-    today = current_app.extensions["doorstep.today"]()
+    today = clock.today()
     key = ("form", request.path, current_lang(), spec.id, spec.version, today,
            tuple(sorted(page.items())))
     token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else ""

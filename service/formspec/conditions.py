@@ -59,6 +59,15 @@ def evaluate(cond: Condition, lookup) -> bool:
     raise ValueError(f"unknown condition op {cond.op!r}")
 
 
+def is_shown(q, lookup, sensitive_ok: bool) -> bool:
+    """Whether the public form shows (and so validates and stores) question `q`: not when it is
+    sensitive and the household declined that consent, nor when its `show_if` does not hold.
+    The form (wtf.py), corrections and the response page all ask here."""
+    if q.sensitive and not sensitive_ok:
+        return False
+    return q.show_if is None or evaluate(q.show_if, lookup)
+
+
 def parse_condition(check, ctx, data, seen, scope) -> Condition | None:
     """Validate one show_if condition; the questions it names must already have been defined."""
     if not isinstance(data, dict):

@@ -21,12 +21,13 @@ from wtforms.i18n import messages_path
 from wtforms.validators import ValidationError
 
 from service.formspec import validators as v
-from service.formspec.conditions import evaluate
+from service.office import clock
+from service.formspec.conditions import is_shown
 from service.formspec.model import FormSpec, Question
 
 
 def _today():
-    return current_app.extensions["doorstep.today"]()
+    return clock.today()
 
 
 def _text(q):
@@ -191,7 +192,7 @@ class SurveyForm(FlaskForm):
         for q in self.spec.questions():
             if not q.answerable:
                 continue
-            if not self._shown(q, answers.get, sensitive_ok):
+            if not is_shown(q, answers.get, sensitive_ok):
                 self.hidden.add(q.name)
                 continue
             field = self[q.name]
@@ -216,12 +217,6 @@ class SurveyForm(FlaskForm):
             return [_agreed]
         return []
 
-    @staticmethod
-    def _shown(q, lookup, sensitive_ok) -> bool:
-        if q.sensitive and not sensitive_ok:
-            return False
-        return q.show_if is None or evaluate(q.show_if, lookup)
-
     def _validate_items(self, q, field, answers, sensitive_ok):
         ok = True
         items = []
@@ -231,7 +226,7 @@ class SurveyForm(FlaskForm):
             for child in q.questions:
                 if not child.answerable:
                     continue
-                if not self._shown(child, lookup, sensitive_ok):
+                if not is_shown(child, lookup, sensitive_ok):
                     self.hidden.add(f"{q.name}-{i}-{child.name}")
                     continue
                 sub = entry.form[child.name]
@@ -275,8 +270,3 @@ def form_class(spec: FormSpec) -> type[SurveyForm]:
     cls = type(f"Form_{spec.id}_{spec.version}", (SurveyForm,), attrs)
     object.__setattr__(spec, "_form_class", cls)
     return cls
-
-
-def today_in(tz):
-    """A callable giving today's date in the office's time zone (for 'today' date bounds)."""
-    return lambda: dt.datetime.now(tz).date()

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from service.storage.db import write_transaction
 from service.storage.models import Area, Link, User, utcnow
 from service.records.submissions import Attribution
+from service.records.vocabulary import LINK_CHANNELS
 
-CHANNELS = ("surveyor", "self")
 TOKEN_BYTES = 12
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
@@ -59,8 +59,8 @@ def create(form_id: str, area: Area, surveyor: User | None = None, channel: str 
            expires_at: dt.datetime | None = None) -> Link:
     """One new link. The channel defaults to `surveyor` for a named surveyor, else `self`."""
     channel = channel or ("surveyor" if surveyor is not None else "self")
-    if channel not in CHANNELS:
-        raise LinkError(f"channel must be one of {', '.join(CHANNELS)}")
+    if channel not in LINK_CHANNELS:
+        raise LinkError(f"channel must be one of {', '.join(LINK_CHANNELS)}")
     check_surveyor(surveyor, area)
     if expires_at is not None and expires_at <= utcnow():
         raise LinkError("the expiry date has already passed")

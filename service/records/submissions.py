@@ -6,12 +6,14 @@ import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
+from flask import current_app
 from peewee import IntegrityError
 
+from service.office import clock
 from service.records import cells, tally
+from service.records.vocabulary import STATUSES
+from service.records.answers import current_answers, now_hidden, rows_for, answer_rows
 from service.storage.db import db, insert_row, insert_rows, is_sqlite, write_transaction
 from service.formspec import FormSpec, Question
 from service.storage.models import Answer, Correction, StatusChange, Submission, utcnow
@@ -32,74 +34,6 @@ class Attribution:
     area_id: int | None = None
     surveyor_id: int | None = None
     link_id: int | None = None
-
-
-def rows_for(form_id: str, q: Question, value, item: int | None) -> list[dict]:
-    """The `Answer` rows of one answered question (one per value of a select_multiple)."""
-    values = value if isinstance(value, list) else [value]
-    number = q.type in ("integer", "decimal")
-    return [{"form_id": form_id, "question": q.name, "item": item, "value": str(v),
-             "number": float(v) if number else None} for v in values]
-
-
-def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
-    """The `Answer` rows of an answers document (without the submission id)."""
-    rows = []
-    for q in spec.questions():
-        if q.name not in answers:
-            continue
-        if q.type == "repeat":
-            for i, item in enumerate(answers[q.name]):
-                for child in q.questions:
-                    if child.name in item:
-                        rows += rows_for(spec.id, child, item[child.name], i)
-        else:
-            rows += rows_for(spec.id, q, answers[q.name], None)
-    return rows
-
-
-def _typed(q: Question, text: str):
-    return int(text) if q.type == "integer" else text
-
-
-def shape(spec: FormSpec, rows) -> dict:
-    """(question, item, value) answer rows → the answers document, shaped like the stored one."""
-    answers: dict = {}
-    for name, item, value in rows:
-        q = spec.question(name)
-        if q is None:
-            continue
-        target = answers
-        if item is not None:
-            parent = spec.parent_of(name)
-            if parent is None:
-                continue
-            items = answers.setdefault(parent.name, [])
-            while len(items) <= item:
-                items.append({})
-            target = items[item]
-        if q.type == "select_multiple":
-            target.setdefault(name, []).append(value)
-        else:
-            target[name] = _typed(q, value)
-    return answers
-
-
-def current_answers(spec: FormSpec, submission: Submission) -> dict:
-    """The answers as they stand now (corrections applied)."""
-    return shape(spec, Answer.select(Answer.question, Answer.item, Answer.value)
-                 .where(Answer.submission == submission).order_by(Answer.id).tuples())
-
-
-def answer_rows_of(ids: list[int]) -> dict[int, list[tuple]]:
-    """The (question, item, value) rows of several submissions in one query, each submission's in
-    stored order (for `shape`): recounts and upgrades read thousands of submissions."""
-    rows: dict[int, list[tuple]] = {sid: [] for sid in ids}
-    for sid, question, item, value in (
-            Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
-            .where(Answer.submission.in_(ids)).order_by(Answer.id).tuples()):
-        rows[sid].append((question, item, value))
-    return rows
 
 
 def _locked(submission: Submission) -> Submission:
@@ -130,7 +64,7 @@ def _correct(spec, submission, q, item, new_value, reason, user) -> list[Correct
     _set(_place(spec, new, q, item, grow=True), q.name, new_value)
     changes = [(q, item, old_value, new_value)]
     changes += [(hidden, at, value, None) for hidden, at, value in
-                _now_hidden(spec, new, submission.sensitive_consent)]
+                now_hidden(spec, new, submission.sensitive_consent)]
     for hidden, at, _value, _none in changes[1:]:
         _set(_place(spec, new, hidden, at), hidden.name, None)
     # the whole document's keys: filling or emptying a repeat item also changes the item counts
@@ -172,53 +106,6 @@ def _set(target: dict, name: str, value) -> None:
         target[name] = value
 
 
-def _walk(spec: FormSpec, answers: dict, sensitive_ok: bool):
-    """(question, item, shown, value) for every answerable question of an answers document, items
-    of repeat groups included, in form order: `shown` as the public form decides it (a hidden
-    question's answer does not count for the conditions after it, as on the page)."""
-    from service.formspec.wtf import SurveyForm  # the rule the public form applies
-    kept: dict = {}
-    for q in spec.questions():
-        if not q.answerable:
-            continue
-        shown = SurveyForm._shown(q, kept.get, sensitive_ok)
-        if q.type != "repeat":
-            yield q, None, shown, answers.get(q.name)
-            if shown and q.name in answers:
-                kept[q.name] = answers[q.name]
-            continue
-        if shown and q.name in answers:
-            kept[q.name] = answers[q.name]
-        for i, item in enumerate(answers.get(q.name, [])):
-            seen: dict = {}
-            lookup = lambda name, seen=seen: seen[name] if name in seen else kept.get(name)  # noqa: E731
-            for child in q.questions:
-                if not child.answerable:
-                    continue
-                child_shown = shown and SurveyForm._shown(child, lookup, sensitive_ok)
-                yield child, i, child_shown, item.get(child.name)
-                if child_shown and child.name in item:
-                    seen[child.name] = item[child.name]
-
-
-def _now_hidden(spec: FormSpec, answers: dict, sensitive_ok: bool):
-    """(question, item, value) of the answers that the public form would now hide."""
-    return [(q, item, value) for q, item, shown, value in _walk(spec, answers, sensitive_ok)
-            if not shown and value is not None]
-
-
-def missing_required(spec: FormSpec, answers: dict,
-                     sensitive_ok: bool) -> list[tuple[Question, int | None]]:
-    """Required questions the public form would ask for these (current) answers but that have
-    none (a correction can open a follow-up, e.g. `why` once `employed` became no): the office
-    should ask and fill them in."""
-    return [(q, item) for q, item, shown, value in _walk(spec, answers, sensitive_ok)
-            if shown and q.required and value in (None, [])]
-
-
-STATUSES = ("valid", "duplicate", "void")
-
-
 def set_status(submission: Submission, status: str, reason: str, user) -> StatusChange:
     if status not in STATUSES:
         raise ValueError(status)
@@ -234,13 +121,6 @@ def set_status(submission: Submission, status: str, reason: str, user) -> Status
         current.status = submission.status = status
         tally.count(current, keys, +1)             # counts only if it is valid now
     return change
-
-
-def office_day(moment: dt.datetime) -> str:
-    """The office-local calendar day of a naive-UTC moment (what 'per day' means to the office)."""
-    zone = ZoneInfo(current_app.config["OFFICE_TIMEZONE"]) if has_app_context() else \
-        ZoneInfo("Asia/Shanghai")
-    return moment.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat()
 
 
 def find(submission_uuid: str) -> Submission | None:
@@ -271,7 +151,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
         try:
             with write_transaction():
                 submission = Submission(
-                    received_at=received, day=office_day(received),
+                    received_at=received, day=clock.current().day_of(received),
                     uuid=submission_uuid, receipt=new_receipt(), form_id=spec.id,
                     form_version=spec.version, channel=attribution.channel,
                     area=attribution.area_id, surveyor=attribution.surveyor_id,

@@ -16,6 +16,7 @@ from collections import Counter
 
 from peewee import chunked
 
+from service.records.answers import answer_rows_of, shape
 from service.storage.db import insert_rows, keyset_batches
 from service.formspec import FormSpec
 from service.storage.models import Submission, Tally
@@ -84,7 +85,6 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
 
 def rebuild(catalog, form_id: str | None = None) -> int:
     """Recount from the stored answers (after a restore from backup, or to verify). Returns rows."""
-    from service.records import submissions
     query = Tally.delete()
     subs = Submission.select().where(Submission.status == "valid").order_by(Submission.id)
     if form_id:
@@ -93,12 +93,12 @@ def rebuild(catalog, form_id: str | None = None) -> int:
     query.execute()
     total: dict[tuple, int] = Counter()
     for batch in keyset_batches(subs, Submission.id, 1000):
-        rows = submissions.answer_rows_of([sub.id for sub in batch])
+        rows = answer_rows_of([sub.id for sub in batch])
         for sub in batch:
             spec = catalog.version(sub.form_id, sub.form_version)
             if spec is None:
                 continue
-            for key, n in keys_for(spec, submissions.shape(spec, rows[sub.id])).items():
+            for key, n in keys_for(spec, shape(spec, rows[sub.id])).items():
                 total[(*_dims(sub, key[0]), *key)] += n
     rows = [dict(zip(KEY, key), n=n) for key, n in total.items()]
     for batch in chunked(rows, 200):

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from peewee import SQL
 
 from service.reports import aggregate
@@ -24,11 +25,21 @@ from service.records import cells
 from service.storage.db import db, keyset_batches
 from service.formspec.model import FormSpec, Question
 from service.storage.models import Answer, Area, Submission, User
-from service.records.submissions import answer_rows_of, shape
+from service.office import clock
+from service.records.answers import answer_rows_of, shape
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 FORMULA_START = cells.FORMULA_START
 BATCH = 1000
+
+#: The columns before the answers: (header as a code, header as shown with labels). A row's answer
+#: cells start at len(META_COLUMNS) in the main table and at len(ITEM_COLUMNS) in a group's table.
+META_COLUMNS = (("submission_id", _l("Submission id")), ("receipt", _l("Receipt")),
+                ("received_at", _l("Received")), ("form_version", _l("Form version")),
+                ("area_code", _l("Area code")), ("area_name", _l("Area")),
+                ("surveyor", _l("Surveyor")), ("channel", _l("Channel")), ("status", _l("Status")))
+ITEM_COLUMNS = (("submission_id", _l("Submission id")), ("receipt", _l("Receipt")),
+                ("item", _l("Item")))
 
 
 def neutralise(cell) -> str:
@@ -45,7 +56,6 @@ class Options:
     labels: bool = False        # choice labels instead of codes, headers in the user's language
     with_pii: bool = False      # include questions flagged pii
     lang: str = "zh"
-    tz: str = "Asia/Shanghai"
     statuses: tuple = ("valid",)
 
 
@@ -138,19 +148,15 @@ class Export:
         self.questions = [q for q in _questions(self.specs) if _wanted(q, opts)]
         self.groups = [q for q in self.questions if q.type == "repeat"]
         self.rows_written = 0
-        self.zone = ZoneInfo(opts.tz)
+        self.zone = clock.current().zone
 
     def count(self) -> int:
         """How many submissions the export holds (rows of the main table)."""
         return Submission.select().where(self.condition).count()
 
     # --- tables --------------------------------------------------------------------------
-    def meta_headers(self) -> list[str]:
-        if not self.opts.labels:
-            return ["submission_id", "receipt", "received_at", "form_version", "area_code",
-                    "area_name", "surveyor", "channel", "status"]
-        return [_("Submission id"), _("Receipt"), _("Received"), _("Form version"),
-                _("Area code"), _("Area"), _("Surveyor"), _("Channel"), _("Status")]
+    def meta_headers(self, columns=META_COLUMNS) -> list[str]:
+        return [str(label) if self.opts.labels else code for code, label in columns]
 
     def main_columns(self) -> list[Column]:
         cols = []
@@ -210,7 +216,7 @@ class Export:
                 for i, names in relabel:
                     row[i] = names(row[i])
                 if for_csv and (formula or (version.with_pii and _formula_like(pii))):
-                    row[9:] = [check(c) for c in row[9:]]
+                    row[len(META_COLUMNS):] = [check(c) for c in row[len(META_COLUMNS):]]
                 yield row
 
     def _relabel(self, keys: list[cells.Key], check) -> list[tuple[int, Callable]]:
@@ -262,9 +268,7 @@ class Export:
     def group_rows(self, group: Question, for_csv: bool = True) -> Iterator[list]:
         check = neutralise if for_csv else _same
         cols = self.group_columns(group)
-        head = ["submission_id", "receipt", "item"] if not self.opts.labels else \
-            [_("Submission id"), _("Receipt"), _("Item")]
-        yield [check(h) for h in head + [c.header for c in cols]]
+        yield [check(h) for h in self.meta_headers(ITEM_COLUMNS) + [c.header for c in cols]]
         for sid, receipt, items in self._items(group):
             for i, item in enumerate(items, start=1):
                 if item:     # a blank item (no answer rows) is not a member: see tally.py

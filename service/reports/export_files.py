@@ -9,7 +9,7 @@ import io
 import zipfile
 from typing import Iterator
 
-from service.reports.export import Export
+from service.reports.export import ITEM_COLUMNS, META_COLUMNS, Export
 
 BOM = "\ufeff"
 
@@ -91,8 +91,10 @@ def write_xlsx(export: Export, path) -> None:
                                                "strings_to_formulas": False,
                                                "strings_to_numbers": False})
     bold = workbook.add_format({"bold": True})
-    tables = [(export.spec.id, export.main_rows(for_csv=False), export.main_columns(), 9)]
-    tables += [(g.name, export.group_rows(g, for_csv=False), export.group_columns(g), 3)
+    tables = [(export.spec.id, export.main_rows(for_csv=False), export.main_columns(),
+               len(META_COLUMNS))]
+    tables += [(g.name, export.group_rows(g, for_csv=False), export.group_columns(g),
+                len(ITEM_COLUMNS))
                for g in export.groups]
     for title, rows, cols, meta_count in tables:
         numeric = {meta_count + i for i, c in enumerate(cols) if c.numeric}

@@ -173,7 +173,7 @@ def _submission_cells(migrator):
 
     from service.records import cells
     from service.storage.models import Submission
-    from service.records.submissions import answer_rows_of, shape
+    from service.records.answers import answer_rows_of, shape
 
     existing = {c.name for c in db.get_columns("submission")}
     for column, field in (("cells", TextField(null=True)), ("pii_cells", TextField(null=True)),
