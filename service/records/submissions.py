@@ -85,7 +85,7 @@ def _correct(spec, submission, q, item, new_value, reason, user) -> list[Correct
             submission=submission, question=question.name, item=at, reason=reason, user=user,
             old_value=json.dumps(before, ensure_ascii=False),
             new_value=json.dumps(after, ensure_ascii=False)))
-    Submission.update(**cells.encode(spec, new)).where(Submission.id == submission.id).execute()
+    Submission.update(**cells.columns(spec, new)).where(Submission.id == submission.id).execute()
     return made
 
 
@@ -145,7 +145,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
     rows = answer_rows(spec, answers)
     keys = tally.keys_for(spec, answers)
     document = json.dumps(answers, ensure_ascii=False, sort_keys=True)
-    kept_cells = cells.encode(spec, answers)
+    kept_cells = cells.columns(spec, answers)
     for _attempt in range(5):
         received = utcnow()
         try:

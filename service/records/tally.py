@@ -86,7 +86,12 @@ def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
 def rebuild(catalog, form_id: str | None = None) -> int:
     """Recount from the stored answers (after a restore from backup, or to verify). Returns rows."""
     query = Tally.delete()
-    subs = Submission.select().where(Submission.status == "valid").order_by(Submission.id)
+    # the columns the grain needs, and no others: schema steps run this before later steps have
+    # added their columns
+    subs = (Submission.select(Submission.id, Submission.form_id, Submission.form_version,
+                              Submission.day, Submission.area, Submission.channel,
+                              Submission.surveyor, Submission.status)
+            .where(Submission.status == "valid").order_by(Submission.id))
     if form_id:
         query = query.where(Tally.form_id == form_id)
         subs = subs.where(Submission.form_id == form_id)

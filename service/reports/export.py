@@ -193,15 +193,16 @@ class Export:
             Submission.id, Submission.receipt, Submission.received_at, Submission.form_version,
             Submission.area, Submission.surveyor, Submission.channel, Submission.status,
             Submission.cells, Submission.pii_cells if with_pii else SQL("NULL"),
-            Submission.cells_formula).where(self.condition)
-        local = _LocalTimes(self.zone)
+            Submission.cells_formula, Submission.cells_layout).where(self.condition)
+        local, layout = _LocalTimes(self.zone), cells.LAYOUT
         for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
             for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
-                 formula) in batch:
+                 formula, written_in) in batch:
                 version = versions.get(ver)
-                if version is None or public is None:
-                    # no cells kept (stored before step 2 by a version never published), or a
-                    # version whose definition is gone: rebuilt from the answer rows, by name
+                if version is None or public is None or written_in != layout:
+                    # no cells kept (stored before step 2 by a version never published), cells in
+                    # another layout than this code's (cells.LAYOUT: until `doorstep init` rewrites
+                    # them), or a version whose definition is gone: rebuilt from the answer rows
                     version = version or versions[self.spec.version]
                     public, pii, formula = self._rebuild(sid, version.spec)
                 self.rows_written += 1

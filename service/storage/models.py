@@ -114,6 +114,7 @@ class Submission(BaseModel):
     cells = TextField(null=True)                   # current answers as CSV cells (cells.py)
     pii_cells = TextField(null=True)               # … those of pii questions, kept apart
     cells_formula = BooleanField(default=False)    # a cell of `cells` starts like a formula
+    cells_layout = CharField(max_length=16, null=True)   # cells.LAYOUT they were written in
 
     class Meta:
         indexes = (

@@ -230,3 +230,18 @@ def _answer_indexes(migrator):
     for index in Answer._meta.fields_to_index():
         if index._name == "answer_form_id_question_value":
             db.execute(index)
+
+
+@step(5, "export cells record the layout they were written in")
+def _cells_layout(migrator):
+    """`submission.cells_layout` (cells.LAYOUT, a digest of how cells are laid out): rows whose
+    layout is not the running code's are rebuilt by the export and rewritten by `doorstep init`.
+    Cells stored until now were written by steps 2 and the writers of this same layout."""
+    from peewee import CharField
+
+    from service.records import cells
+    from service.storage.models import Submission
+    if "cells_layout" not in {c.name for c in db.get_columns("submission")}:
+        migrator.migrate(migrator.add_column("submission", "cells_layout",
+                                             CharField(max_length=16, null=True)))
+    Submission.update(cells_layout=cells.LAYOUT).where(Submission.cells.is_null(False)).execute()
