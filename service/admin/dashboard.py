@@ -82,7 +82,7 @@ def dashboard(form_id):
     for q in spec.all_questions():
         if q.pii and q.name in texts:
             texts[q.name] = [mask(q, v) for v in texts[q.name]]
-    filter_questions = [q for q in spec.all_questions() if q.choices]
+    filter_questions = [q for q in spec.all_questions() if q.qtype.filterable]
     return render_template(
         "admin/dashboard.html", spec=spec, board=board, filters=filters, args=filters.as_args(),
         texts=texts, charts=charts, channels=CHANNELS, areas=list(access.visible_areas(user)),

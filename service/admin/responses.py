@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,7 +13,7 @@ from wtforms.validators import DataRequired, Length
 from service.office import access, audit, auth
 from service.records import answers as stored, submissions
 from service.formspec.conditions import evaluate
-from service.formspec.wtf import FIELD_FACTORIES, clean_value
+from service.formspec.wtf import clean_value, field_for
 from service.i18n import current_lang
 from service.office.clock import day_start_utc, local_time
 from service.office.masking import mask
@@ -87,7 +86,7 @@ def _cell(q, answers, revealed=False):
 
 
 def _label(q, value):
-    return q.choice_label(str(value), current_lang()) if q.choices else str(value)
+    return q.qtype.label(q, value, current_lang())
 
 
 @bp.get("/forms/<form_id>/responses")
@@ -168,20 +167,14 @@ def response(submission_id):
 
 
 def _field_data(q, current):
-    """A stored answer as its field's data: dates and decimals are stored as text."""
-    if current is None or current == "":
-        return None
-    if q.type == "date":
-        return dt.date.fromisoformat(current)
-    if q.type == "decimal":
-        return Decimal(str(current))
-    return current
+    """A stored answer as its field's data (dates and decimals are stored as text)."""
+    return q.qtype.field_data(q, current)
 
 
 def _correction_form(q):
     """A one-question form built from the same factory as the public form, plus a reason."""
     class CorrectionForm(FlaskForm):
-        value = FIELD_FACTORIES[q.type](q)
+        value = field_for(q)
         reason = TextAreaField(validators=[
             DataRequired(message=_("Please give a reason.")), Length(max=1000)])
     return CorrectionForm()

@@ -54,8 +54,7 @@ def _assets():
 @bp.app_template_filter("check_rules")
 def check_rules(q) -> str:
     """The type rules of a question as JSON for static/checks.js (the same rules wtf.py applies)."""
-    rules = {"type": q.type, "min": q.min, "max": q.max, "len": q.max_length,
-             "smin": q.min_selected, "smax": q.max_selected}
+    rules = q.qtype.rules(q)
     return json.dumps({k: str(v) if isinstance(v, Decimal) else v
                        for k, v in rules.items() if v is not None},
                       ensure_ascii=False, separators=(",", ":"))

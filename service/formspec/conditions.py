@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from service.formspec.model import NUMERIC_TYPES, Condition
+from service.formspec.model import Condition
 
 LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "answered")
 #: YAML 1.1 reads a bare yes/no/on/off as a boolean, the commonest slip in a form definition.
@@ -105,13 +105,14 @@ def parse_condition(check, ctx, data, seen, scope) -> Condition | None:
         check.problem(ctx, f"show_if names '{target}', which belongs to repeat group "
                            f"'{ref_scope}' and cannot be seen from here")
         return None
-    if ref.type in ("repeat", "note"):
-        if not (ref.type == "repeat" and op == "answered"):
+    kind = ref.qtype.condition_kind
+    if kind is None:
+        # a repeat group can only be asked whether it has items; a note has nothing to compare
+        if not (ref.is_group and op == "answered"):
             check.problem(ctx, f"show_if cannot compare the {ref.type} '{target}'")
             return None
+        kind = "text"
     value = data[op]
-    kind = ("number" if ref.type in NUMERIC_TYPES else "date" if ref.type == "date"
-            else "multi" if ref.type == "select_multiple" else "text")
     if op == "answered":
         if not isinstance(value, bool):
             check.problem(ctx, "show_if answered must be true or false")

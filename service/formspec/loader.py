@@ -5,18 +5,15 @@ the question and what is wrong, so `doorstep forms check` can be used like a lin
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
 
-from service.formspec.conditions import QUOTE_HINT, parse_condition
-from service.formspec.model import (
-    CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES, Choice, Consent, FormSpec, Question,
-    Section, Text,
-)
+from service.formspec import types
+from service.formspec.conditions import parse_condition
+from service.formspec.declare import text as _text, unknown_keys as _unknown_keys
+from service.formspec.model import Consent, FormSpec, Question, Section, Text
 
 # libyaml's loader when present (several times faster); same safe subset of YAML
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -24,22 +21,6 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: Names the wire format reserves for itself; a question may not take them.
 RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent", "lang"})
-
-KEYS = {
-    "common": {"name", "type", "label", "hint", "required", "pii", "sensitive", "show_if"},
-    "text": {"max_length"},
-    "textarea": {"max_length"},
-    "integer": {"min", "max"},
-    "decimal": {"min", "max"},
-    "select_one": {"choices"},
-    "select_multiple": {"choices", "min_selected", "max_selected"},
-    "date": {"min", "max"},
-    "phone": set(),
-    "id_number": set(),
-    "note": set(),
-    "repeat": {"questions", "min_items", "max_items"},
-}
-
 
 class FormError(Exception):
     """One or more definitions are invalid; `problems` holds one line per problem."""
@@ -144,39 +125,6 @@ def parse(data, where: str = "<form>") -> FormSpec:
     return spec
 
 
-def _unknown_keys(check, ctx, data, allowed):
-    for key in data:
-        if key not in allowed:
-            check.problem(ctx, f"unknown key '{key}'")
-
-
-def _text(check, ctx, value, required=False) -> Text | None:
-    if value is None or value == "":
-        if required:
-            check.problem("", f"{ctx} is missing")
-        return None
-    if isinstance(value, str):
-        return Text(zh=value, en=value)
-    if isinstance(value, dict):
-        extra = set(value) - {"zh", "en"}
-        if extra:
-            check.problem("", f"{ctx} has unknown language(s) {sorted(extra)}; use zh and en")
-        zh, en = value.get("zh"), value.get("en", "")
-        if not isinstance(zh, str) or not zh.strip():
-            check.problem("", f"{ctx} needs Chinese text (zh)")
-            zh = en if isinstance(en, str) else ""
-        for lang_code, text in (("zh", zh), ("en", en)):
-            if isinstance(text, bool):
-                check.problem("", f"{ctx}: {lang_code} was read as {str(text).lower()}: {QUOTE_HINT}")
-        if not isinstance(en, str):
-            if not isinstance(en, bool):
-                check.problem("", f"{ctx}: en must be text")
-            en = ""
-        return Text(zh=zh, en=en)
-    check.problem("", f"{ctx} must be text or a mapping of zh/en text")
-    return None
-
-
 def _consent(check, ctx, value) -> Consent | None:
     if value is None:
         return None
@@ -216,13 +164,14 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
     if name in RESERVED:
         check.problem(ctx, "this name is reserved by Doorstep; choose another")
     qtype = data.get("type")
-    if qtype not in QUESTION_TYPES:
-        check.problem(ctx, f"unknown type {qtype!r} (known: {', '.join(sorted(QUESTION_TYPES))})")
+    if qtype not in types.REGISTRY:
+        check.problem(ctx, f"unknown type {qtype!r} (known: {', '.join(types.names())})")
         return None
-    _unknown_keys(check, ctx, data, KEYS["common"] | KEYS[qtype])
+    kind = types.get(qtype)
+    _unknown_keys(check, ctx, data, types.COMMON_KEYS | kind.keys)
     if name in seen:
         check.problem(ctx, "duplicate name (names must be unique in the whole form)")
-    if scope is not None and qtype == "repeat":
+    if scope is not None and kind.group:
         check.problem(ctx, "a repeat group cannot hold another repeat group")
 
     label = _text(check, f"{ctx} label", data.get("label"), required=True) or Text(name)
@@ -234,40 +183,13 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
             check.problem(ctx, f"{flag} must be true or false")
             value = False
         flags[flag] = value
-    if qtype == "note" and flags["required"]:
-        check.problem(ctx, "a note cannot be required")
     show_if = None
     if "show_if" in data:
         show_if = parse_condition(check, ctx, data["show_if"], seen, scope)
 
     kwargs = dict(name=name, type=qtype, label=label, hint=hint, show_if=show_if, **flags)
-    if qtype in ("text", "textarea"):
-        default = 200 if qtype == "text" else 2000
-        kwargs["max_length"] = _int(check, ctx, data, "max_length", default, minimum=1)
-    elif qtype in NUMERIC_TYPES:
-        kwargs["min"] = _number(check, ctx, data, "min", qtype)
-        kwargs["max"] = _number(check, ctx, data, "max", qtype)
-        if kwargs["min"] is not None and kwargs["max"] is not None and kwargs["min"] > kwargs["max"]:
-            check.problem(ctx, "min is larger than max")
-    elif qtype == "date":
-        kwargs["min"] = _date_bound(check, ctx, data, "min")
-        kwargs["max"] = _date_bound(check, ctx, data, "max")
-    elif qtype in CHOICE_TYPES:
-        kwargs["choices"] = _choices(check, ctx, data.get("choices"))
-        if qtype == "select_multiple":
-            n = len(kwargs["choices"])
-            kwargs["min_selected"] = _int(check, ctx, data, "min_selected", None, minimum=0)
-            kwargs["max_selected"] = _int(check, ctx, data, "max_selected", None, minimum=1)
-            lo, hi = kwargs["min_selected"], kwargs["max_selected"]
-            if lo is not None and hi is not None and lo > hi:
-                check.problem(ctx, "min_selected is larger than max_selected")
-            if lo is not None and n and lo > n:
-                check.problem(ctx, "min_selected is larger than the number of choices")
-    elif qtype == "repeat":
-        kwargs["min_items"] = _int(check, ctx, data, "min_items", 0, minimum=0)
-        kwargs["max_items"] = _int(check, ctx, data, "max_items", 50, minimum=1)
-        if kwargs["min_items"] > kwargs["max_items"]:
-            check.problem(ctx, "min_items is larger than max_items")
+    kind.declare(check, ctx, data, kwargs)      # the type's own keys
+    if kind.group:
         placeholder = Question(name=name, type=qtype, label=label)
         seen[name] = (placeholder, None)
         kwargs["questions"] = tuple(_questions(check, ctx, data.get("questions"), seen,
@@ -275,75 +197,3 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
     question = Question(**kwargs)
     seen[name] = (question, scope.name if scope is not None else None)
     return question
-
-
-def _int(check, ctx, data, key, default, minimum):
-    value = data.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        check.problem(ctx, f"{key} must be a whole number from {minimum}")
-        return default
-    return value
-
-
-def _number(check, ctx, data, key, qtype):
-    if key not in data:
-        return None
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        check.problem(ctx, f"{key} must be a number")
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        check.problem(ctx, f"{key} must be a number")
-        return None
-    if qtype == "integer":
-        if number != number.to_integral_value():
-            check.problem(ctx, f"{key} must be a whole number for an integer question")
-        return int(number)
-    return number
-
-
-def _date_bound(check, ctx, data, key):
-    if key not in data:
-        return None
-    value = data[key]
-    if value == "today":
-        return "today"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    check.problem(ctx, f"{key} must be a date as YYYY-MM-DD or 'today'")
-    return None
-
-
-def _choices(check, ctx, items) -> tuple[Choice, ...]:
-    if not isinstance(items, list) or not items:
-        check.problem(ctx, "choices must be a non-empty list of {value, label}")
-        return ()
-    out, values = [], set()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or "value" not in item:
-            check.problem(ctx, f"choice {i + 1} must be a mapping with value and label")
-            continue
-        _unknown_keys(check, f"{ctx} choice {i + 1}", item, {"value", "label"})
-        value = item["value"]
-        if isinstance(value, bool):
-            check.problem(ctx, f"choice {i + 1} value was read as {str(value).lower()}: {QUOTE_HINT}")
-            continue
-        if not isinstance(value, (str, int)) or str(value) == "":
-            check.problem(ctx, f"choice {i + 1} value must be text or a whole number")
-            continue
-        value = str(value)
-        if value in values:
-            check.problem(ctx, f"duplicate choice value '{value}'")
-        values.add(value)
-        label = _text(check, f"{ctx} choice '{value}' label", item.get("label"), required=True)
-        out.append(Choice(value=value, label=label or Text(value)))
-    return tuple(out)

@@ -10,18 +10,6 @@ from typing import Any, Iterator
 
 LANGUAGES = ("zh", "en")
 
-#: Question types that hold no answer of their own.
-DISPLAY_ONLY = frozenset({"note"})
-#: Question types whose answer is one of a fixed list of codes.
-CHOICE_TYPES = frozenset({"select_one", "select_multiple"})
-#: Question types compared as numbers by conditions.
-NUMERIC_TYPES = frozenset({"integer", "decimal"})
-
-QUESTION_TYPES = frozenset({
-    "text", "textarea", "integer", "decimal", "select_one", "select_multiple",
-    "date", "phone", "id_number", "note", "repeat",
-})
-
 
 @dataclass(frozen=True)
 class Text:
@@ -94,8 +82,18 @@ class Question:
     questions: tuple[Question, ...] = ()  # for repeat groups
 
     @property
+    def qtype(self):
+        """The registry's entry for this question's type (service/formspec/types)."""
+        from service.formspec.types import get    # the registry reads the model: import late
+        return get(self.type)
+
+    @property
     def answerable(self) -> bool:
-        return self.type not in DISPLAY_ONLY
+        return self.qtype.answers
+
+    @property
+    def is_group(self) -> bool:
+        return self.qtype.group
 
     def choice_label(self, value: str, lang: str) -> str:
         for c in self.choices:

@@ -160,3 +160,23 @@ class MaxLength:
     def __call__(self, form, field):
         if len(_raw(field).strip()) > self.limit:
             raise ValidationError(_l("Keep this under %(n)s characters.", n=self.limit))
+
+
+TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
+
+
+class TimeRange:
+    """A time of day as HH:MM (a browser's time input may add :SS), within min/max."""
+
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
+
+    def __call__(self, form, field):
+        found = TIME_RE.match(_raw(field).strip())
+        if not found:
+            raise ValidationError(_l("Enter a time as HH:MM, e.g. 09:30."))
+        value = f"{int(found.group(1)):02d}:{found.group(2)}"
+        if self.low is not None and value < self.low:
+            raise ValidationError(_l("Enter a time at or after %(time)s.", time=self.low))
+        if self.high is not None and value > self.high:
+            raise ValidationError(_l("Enter a time at or before %(time)s.", time=self.high))

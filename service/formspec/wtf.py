@@ -6,7 +6,6 @@ answers document that `submissions.store` writes.
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import uuid
 
@@ -20,80 +19,22 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
 from wtforms.validators import ValidationError
 
-from service.formspec import validators as v
-from service.office import clock
 from service.formspec.conditions import is_shown
 from service.formspec.model import FormSpec, Question
 
 
-def _today():
-    return clock.today()
-
-
-def _text(q):
-    return fields.StringField(validators=[v.Presence(q.required), v.MaxLength(q.max_length)])
-
-
-def _integer(q):
-    return fields.IntegerField(validators=[v.Presence(q.required), v.integer_text,
-                                           v.Range(q.min, q.max)])
-
-
-def _decimal(q):
-    return fields.DecimalField(validators=[v.Presence(q.required), v.finite_decimal,
-                                           v.Range(q.min, q.max)])
-
-
-#: Said when a post names a choice the form does not offer (e.g. a page opened before the form
-#: changed). WTForms' own zh catalogue leaves its select_multiple message untranslated (fuzzy).
-NOT_A_CHOICE = _l("Choose from the options shown.")
-
-
-def _select_one(q):
-    return fields.SelectField(choices=[SelectChoice(c.value) for c in q.choices],
-                              invalid_choice_message=NOT_A_CHOICE,
-                              validators=[v.Presence(q.required)])
-
-
-def _select_multiple(q):
-    return fields.SelectMultipleField(choices=[SelectChoice(c.value) for c in q.choices],
-                                      invalid_choice_message=NOT_A_CHOICE,
-                                      validators=[v.Presence(q.required),
-                                                  v.Selected(q.min_selected, q.max_selected)])
-
-
-def _date(q):
-    return fields.DateField(format="%Y-%m-%d", validators=[
-        v.Presence(q.required), v.DateRange(q.min, q.max, today=_today)])
-
-
-def _phone(q):
-    return fields.StringField(validators=[v.Presence(q.required), v.phone])
-
-
-def _id_number(q):
-    return fields.StringField(validators=[v.Presence(q.required), v.id_number])
-
-
-def _repeat(q):
+def item_field(q: Question):
+    """The field of a repeat group: a list of item forms, one field per answerable child."""
     item_class = type(f"Item_{q.name}", (_ItemForm,), {
         c.name: field_for(c) for c in q.questions if c.answerable})
     return fields.FieldList(fields.FormField(item_class), min_entries=0)
-
-
-#: One factory per question type; an unknown type is a KeyError, never a silent default.
-FIELD_FACTORIES = {
-    "text": _text, "textarea": _text, "integer": _integer, "decimal": _decimal,
-    "select_one": _select_one, "select_multiple": _select_multiple, "date": _date,
-    "phone": _phone, "id_number": _id_number, "repeat": _repeat,
-}
 
 
 def field_for(q: Question):
     """The unbound WTForms field of a question. Its label is the question's name: pages show the
     form definition's labels, and a field without one has WTForms translate a made-up label for
     every field of every request."""
-    unbound = FIELD_FACTORIES[q.type](q)
+    unbound = q.qtype.field(q)   # an unknown type raises: never a silent default
     unbound.kwargs.setdefault("label", q.name)
     return unbound
 
@@ -114,23 +55,7 @@ class _Meta:
 
 def clean_value(q: Question, field):
     """The stored form of a valid answer: JSON-friendly, None when unanswered."""
-    data = field.data
-    if q.type == "select_multiple":
-        chosen = set(data or [])
-        return [c.value for c in q.choices if c.value in chosen] or None
-    if data is None or data == "":
-        return None
-    if q.type == "decimal":
-        return str(data)
-    if q.type == "date":
-        return data.isoformat()
-    if q.type == "phone":
-        return v.normalize_phone(data)
-    if q.type == "id_number":
-        return v.normalize_id_number(data)
-    if isinstance(data, str):
-        return data.strip() or None
-    return data
+    return q.qtype.clean(q, field.data)
 
 
 class _ItemForm(FlaskForm):
@@ -168,7 +93,7 @@ class SurveyForm(FlaskForm):
             self.submission_uuid.data = str(uuid.uuid4())
         if not self.is_submitted():
             for q in self.spec.questions():
-                if q.type == "repeat":
+                if q.is_group:
                     for _ in range(q.min_items):
                         self[q.name].append_entry()
 
@@ -196,7 +121,7 @@ class SurveyForm(FlaskForm):
                 self.hidden.add(q.name)
                 continue
             field = self[q.name]
-            if q.type == "repeat":
+            if q.is_group:
                 items, group_ok = self._validate_items(q, field, answers, sensitive_ok)
                 ok = ok and group_ok
                 if items:

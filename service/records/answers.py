@@ -10,10 +10,9 @@ from service.storage.models import Answer, Submission
 
 def rows_for(form_id: str, q: Question, value, item: int | None) -> list[dict]:
     """The `Answer` rows of one answered question (one per value of a select_multiple)."""
-    values = value if isinstance(value, list) else [value]
-    number = q.type in ("integer", "decimal")
+    kind = q.qtype
     return [{"form_id": form_id, "question": q.name, "item": item, "value": str(v),
-             "number": float(v) if number else None} for v in values]
+             "number": float(v) if kind.numeric else None} for v in kind.row_values(value)]
 
 
 def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
@@ -33,7 +32,7 @@ def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
 
 
 def _typed(q: Question, text: str):
-    return int(text) if q.type == "integer" else text
+    return q.qtype.typed(q, text)
 
 
 def shape(spec: FormSpec, rows) -> dict:

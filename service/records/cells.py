@@ -38,9 +38,9 @@ class Layout:
 
 
 def keys(q) -> list[Key]:
-    """The cell keys of one question: a 0/1 cell per choice of a select_multiple, then its value."""
-    choices = [(q.name, c.value) for c in q.choices] if q.type == "select_multiple" else []
-    return choices + [(q.name, None)]
+    """The cell keys of one question, as its type lays them out (a select_multiple: a 0/1 cell
+    per choice, then its value)."""
+    return q.qtype.cell_keys(q)
 
 
 def layout(spec: FormSpec) -> Layout:
@@ -52,7 +52,7 @@ def layout(spec: FormSpec) -> Layout:
 
 
 def _questions(spec: FormSpec):
-    return (q for q in spec.questions() if q.answerable and q.type != "repeat")
+    return (q for q in spec.questions() if q.answerable and not q.is_group)
 
 
 def values(spec: FormSpec, answers: dict) -> tuple[list, list]:
@@ -60,13 +60,7 @@ def values(spec: FormSpec, answers: dict) -> tuple[list, list]:
     public, pii = [], []
     for q in _questions(spec):
         value = answers.get(q.name)
-        target = pii if q.pii else public
-        if q.type == "select_multiple":
-            chosen = value or []
-            target += [int(c.value in chosen) for c in q.choices]
-            target.append(";".join(chosen))
-        else:
-            target.append("" if value is None else value)
+        (pii if q.pii else public).extend(q.qtype.cell_values(q, value))
     return public, pii
 
 

@@ -21,8 +21,6 @@ from service.storage.db import insert_rows, keyset_batches
 from service.formspec import FormSpec
 from service.storage.models import Submission, Tally
 
-#: Answers counted only as "answered": a count per distinct text would be as large as the data.
-TEXT_LIKE = frozenset({"text", "textarea", "phone", "id_number"})
 KEY = ("form_id", "form_version", "day", "area_id", "channel", "surveyor_id", "question", "value")
 
 
@@ -40,13 +38,9 @@ def _dims(submission: Submission, question: str) -> tuple:
 
 
 def _question_keys(q, value) -> list[tuple[str, str]]:
-    keys = [(q.name, "")]
-    if q.type not in TEXT_LIKE:
-        values = value if isinstance(value, list) else [value]
-        if q.type == "date":          # the dashboard shows dates per month
-            values = [str(v)[:7] for v in values]
-        keys += [(q.name, str(v)[:255]) for v in values]
-    return keys
+    """"Answered", and the values the question's type counts (none for free text: a count per
+    distinct text would be as large as the data; dates by month)."""
+    return [(q.name, "")] + [(q.name, v[:255]) for v in q.qtype.tally_values(q, value)]
 
 
 def keys_for(spec: FormSpec, answers: dict) -> Counter:

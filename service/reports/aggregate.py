@@ -8,16 +8,15 @@ with the same results, because both sources feed the same code below.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from peewee import fn
 
 from service.office import access
-from service.formspec.model import CHOICE_TYPES, NUMERIC_TYPES, FormSpec, Question
+from service.formspec.model import FormSpec, Question
 from service.storage.models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
-from service.records.tally import TEXT_LIKE
+from service.reports.question_stats import QuestionStats, histogram, question_stats  # noqa: F401
 
 
 @dataclass
@@ -152,10 +151,10 @@ class RawSource:
         spec = self.spec
         counts: Counter = Counter()
         in_scope = Answer.submission.in_(self.ids)
-        asked = [q for q in spec.all_questions() if q.answerable and q.type != "repeat"]
-        valued = [q.name for q in asked if q.type not in TEXT_LIKE]
-        several = [q.name for q in asked if q.type == "select_multiple"]
-        text = [q.name for q in asked if q.type in TEXT_LIKE]
+        asked = [q for q in spec.all_questions() if q.answerable and not q.is_group]
+        valued = [q.name for q in asked if not q.qtype.text_like]
+        several = [q.name for q in asked if q.qtype.multiple]
+        text = [q.name for q in asked if q.qtype.text_like]
         if valued:
             rows = (Answer.select(Answer.question, Answer.value, fn.COUNT(Answer.id))
                     .where(in_scope & Answer.question.in_(valued))
@@ -179,7 +178,7 @@ class RawSource:
                     .where(in_scope & Answer.question.in_(several))
                     .group_by(Answer.question).tuples())
             counts.update({(q, ""): n for q, n in rows})
-        for group in (q for q in spec.questions() if q.type == "repeat"):
+        for group in (q for q in spec.questions() if q.is_group):
             children = [c.name for c in group.questions]
             per_sub = (Answer.select(Answer.submission, fn.COUNT(Answer.item.distinct()).alias("k"))
                        .where(in_scope & Answer.question.in_(children))
@@ -190,105 +189,6 @@ class RawSource:
                 counts[(group.name, str(k))] += n
                 counts[(group.name, "")] += n
         return counts
-
-
-@dataclass
-class QuestionStats:
-    q: Question
-    base: int                          # submissions (or repeat items) the percentages refer to
-    answered: int
-    choices: list = field(default_factory=list)      # (choice, count, percent)
-    numbers: dict | None = None                      # count, mean, median, min, max
-    histogram: list = field(default_factory=list)    # (label, count)
-    months: list = field(default_factory=list)       # (YYYY-MM, count)
-    latest: list = field(default_factory=list)       # text answers, masked when pii
-    items: int = 0                                   # repeat groups: items in all
-    sizes: list = field(default_factory=list)        # repeat groups: (k items, households)
-    children: list = field(default_factory=list)     # repeat groups: their questions' stats
-
-    @property
-    def no_answer(self) -> int:
-        return max(0, self.base - self.answered)
-
-
-def _percent(n, base):
-    return round(100.0 * n / base, 1) if base else 0.0
-
-
-def _numbers(values: Counter):
-    """count, mean, median, min, max of a {number: count} distribution."""
-    total = sum(values.values())
-    if not total:
-        return None
-    ordered = sorted(values.items())
-    mean = sum(v * n for v, n in ordered) / total
-
-    def nth(k):   # the k-th smallest value, 0-based
-        seen = 0
-        for v, n in ordered:
-            seen += n
-            if k < seen:
-                return v
-        return ordered[-1][0]
-    median = nth(total // 2) if total % 2 else (nth(total // 2 - 1) + nth(total // 2)) / 2
-    return {"count": total, "mean": mean, "median": median, "min": ordered[0][0],
-            "max": ordered[-1][0]}
-
-
-def _nice_width(span, bins=10):
-    raw = span / bins if span else 1
-    power = 10 ** math.floor(math.log10(raw))
-    for step in (1, 2, 5, 10):
-        if raw <= step * power:
-            return step * power
-    return 10 * power
-
-
-def histogram(values: Counter, integer: bool) -> list:
-    if not values:
-        return []
-    low, high = min(values), max(values)
-    if integer and high - low <= 12:
-        return [(str(int(v)), values.get(v, 0)) for v in range(int(low), int(high) + 1)]
-    width = _nice_width(high - low)
-    if integer:
-        width = max(1, int(width))
-    start = math.floor(low / width) * width
-    bins: Counter = Counter()
-    for v, n in values.items():
-        bins[int((v - start) // width)] += n
-    out = []
-    for i in range(max(bins) + 1):
-        lo = start + i * width
-        hi = lo + width
-        label = (f"{int(lo)}–{int(hi) - 1}" if integer and width > 1 else
-                 f"{int(lo)}" if integer else f"{lo:g}–{hi:g}")
-        out.append((label, bins.get(i, 0)))
-    return out
-
-
-def question_stats(q: Question, counts: Counter, base: int) -> QuestionStats:
-    stats = QuestionStats(q=q, base=base, answered=counts.get((q.name, ""), 0))
-    if q.type in CHOICE_TYPES:
-        stats.choices = [(c, counts.get((q.name, c.value), 0),
-                          _percent(counts.get((q.name, c.value), 0), base)) for c in q.choices]
-    elif q.type in NUMERIC_TYPES:
-        values: Counter = Counter()
-        for (name, value), n in counts.items():
-            if name == q.name and value:
-                try:
-                    values[float(value)] += n
-                except ValueError:
-                    continue
-        stats.numbers = _numbers(values)
-        stats.histogram = histogram(values, q.type == "integer")
-    elif q.type == "date":
-        months: Counter = Counter()
-        for (name, value), n in counts.items():
-            if name == q.name and value:
-                months[value[:7]] += n
-        stats.months = sorted(months.items())
-    return stats
 
 
 @dataclass
@@ -314,7 +214,7 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
     for q in spec.questions():
         if not q.answerable:
             continue
-        if q.type == "repeat":
+        if q.is_group:
             stats = QuestionStats(q=q, base=total, answered=counts.get((q.name, ""), 0))
             sizes = sorted(((int(v), n) for (name, v), n in counts.items()
                             if name == q.name and v), key=lambda kv: kv[0])
@@ -385,7 +285,7 @@ def _surveyors(per_surveyor: Counter) -> list:
 
 def latest_texts(spec: FormSpec, user: User, filters: Filters, per_question: int = 5) -> dict:
     """The latest few answers of each text-like question, from the newest matching submissions."""
-    names = [q.name for q in spec.all_questions() if q.type in TEXT_LIKE]
+    names = [q.name for q in spec.all_questions() if q.qtype.text_like]
     if not names:
         return {}
     newest = [sid for (sid,) in RawSource(spec, user, filters).ids

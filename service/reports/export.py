@@ -67,23 +67,10 @@ class Column:
 
 
 def _question_columns(q: Question, opts: Options) -> list[Column]:
+    """The question's columns as its type lays them out (cells.keys: the same cells, in order)."""
     name = q.label.get(opts.lang) if opts.labels else q.name
-    if q.type == "select_multiple":
-        cols = []
-        for c in q.choices:
-            header = f"{name}: {c.label.get(opts.lang)}" if opts.labels else f"{q.name}/{c.value}"
-            cols.append(Column(header, lambda a, q=q, v=c.value: int(v in (a.get(q.name) or [])),
-                               numeric=True))
-
-        def joined(a, q=q):
-            chosen = a.get(q.name) or []
-            return ";".join(q.choice_label(v, opts.lang) if opts.labels else v for v in chosen)
-        return cols + [Column(name, joined)]
-    if q.type == "select_one" and opts.labels:
-        return [Column(name, lambda a, q=q: q.choice_label(a[q.name], opts.lang)
-                       if q.name in a else "")]
-    return [Column(name, lambda a, q=q: a.get(q.name, ""),
-                   numeric=q.type in ("integer", "decimal"))]
+    return [Column(header, value, numeric)
+            for header, value, numeric in q.qtype.columns(q, name, opts.labels, opts.lang)]
 
 
 def _wanted(q: Question, opts: Options) -> bool:
@@ -225,14 +212,12 @@ class Export:
         out = []
         for position, (name, choice) in enumerate(keys, start=len(self.meta_headers())):
             q = next((q for q in self.questions if q.name == name), None)
-            if choice is not None or q is None or q.type not in ("select_one", "select_multiple"):
+            if choice is not None or q is None:
                 continue
             labels = {c.value: check(c.label.get(self.opts.lang)) for c in q.choices}
-            if q.type == "select_one":
-                out.append((position, lambda code, m=labels: m.get(code, code)))
-            else:
-                out.append((position, lambda joined, m=labels: ";".join(
-                    m.get(code, code) for code in joined.split(";")) if joined else ""))
+            names = q.qtype.relabel(q, labels)
+            if names is not None:
+                out.append((position, names))
         return out
 
     def _meta_maps(self, check):
