@@ -9,6 +9,7 @@
   var INTEGER = /^[+-]?\d{1,15}$/;
   var DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
   var DATE = /^(\d{4})-(\d{1,2})-(\d{1,2})$/;
+  var TIME = /^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$/;
   var ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
   var ID_CHECK = '10X98765432';
 
@@ -73,6 +74,7 @@
       case 'textarea':
         return Array.from(v).length > rules.len ? ['too_long', { n: rules.len }] : null;
       case 'integer':
+      case 'rating':     // a 1–max scale of radio buttons: min and max are in the rules
         if (!INTEGER.test(v)) return ['integer', {}];
         return range(parseInt(v, 10), rules);
       case 'decimal':
@@ -85,6 +87,14 @@
         var low = bound(rules.min, now), high = bound(rules.max, now);
         if (low && day < low) return ['date_after', { date: low }];
         if (high && day > high) return ['date_before', { date: high }];
+        return null;
+      }
+      case 'time': {     // HH:MM, which orders as text
+        var t = TIME.exec(v);
+        if (!t) return ['time', {}];
+        var hhmm = pad(+t[1]) + ':' + t[2];
+        if (rules.min && hhmm < rules.min) return ['time_after', { time: rules.min }];
+        if (rules.max && hhmm > rules.max) return ['time_before', { time: rules.max }];
         return null;
       }
       case 'phone':

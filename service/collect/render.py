@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, request
 
+from service.formspec import types
 from service.formspec.model import FormSpec, Question
 from service.office import clock
 
@@ -50,7 +51,7 @@ def page_context(spec: FormSpec, form) -> dict:
     for section in spec.sections:
         entries = []
         for q in section.questions:
-            if q.type == "repeat":
+            if q.is_group:
                 field_list = form[q.name]
                 items = []
                 for entry in field_list.entries:
@@ -72,7 +73,8 @@ def page_context(spec: FormSpec, form) -> dict:
                             if q.sensitive or any(c.sensitive for c in q.questions)), None)
     today = clock.today().isoformat()
     return {"spec": spec, "form": form, "sections": sections, "posted": posted,
-            "first_sensitive": first_sensitive, "today": today}
+            "first_sensitive": first_sensitive, "today": today,
+            "type_strings": types.page_strings()}
 
 
 class _Empty:

@@ -50,6 +50,12 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
+def page_strings() -> dict[str, str]:
+    """The sentences the types' own checks show on the phone, in the page's language (added to
+    the page's strings, see collect/offline.page_strings)."""
+    return {key: str(text) for entry in REGISTRY.values() for key, text in entry.messages.items()}
+
+
 for _kind in (Text, Textarea, Integer, DecimalNumber, Rating, SelectOne, SelectMultiple, Date,
               Time, Phone, IdNumber, Note, Repeat):
     register(_kind)

@@ -28,6 +28,9 @@ class QuestionType:
     stats = "none"          # one of STATS_KINDS, for aggregate.py and dashboard.html
     filterable = False      # the dashboard may filter by one of its answers (codes)
     integer = False         # numbers statistics: the histogram bins whole numbers
+    #: the sentences its branch of static/checks.js may show: key → msgid (lazy), as the
+    #: server's validators say them
+    messages: dict = {}
 
     @property
     def template(self) -> str:
@@ -117,6 +120,10 @@ class QuestionType:
         return None
 
     # --- samples (bench/synthetic.py, tests/test_every_type.py) -----------------------------
+    def example(self) -> dict:
+        """The keys a smallest valid declaration of the type needs besides name, type, label."""
+        return {}
+
     def sample(self, q, rng: random.Random, today: dt.date):
         """A valid stored answer."""
         raise NotImplementedError(self.name)

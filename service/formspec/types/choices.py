@@ -41,6 +41,10 @@ class SelectOne(QuestionType):
     def sample(self, q, rng, today):
         return rng.choice(q.choices).value
 
+    def example(self):
+        return {"choices": [{"value": "a", "label": {"zh": "甲", "en": "Alpha"}},
+                            {"value": "b", "label": {"zh": "乙", "en": "Beta"}}]}
+
 
 class SelectMultiple(SelectOne):
     name = "select_multiple"

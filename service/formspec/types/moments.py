@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import lazy_gettext as _l
 from wtforms import fields
 
 from service.formspec import declare, validators as v
@@ -50,6 +51,9 @@ class Time(QuestionType):
     name = "time"
     keys = frozenset({"min", "max"})
     stats = "hours"
+    messages = {"time": _l("Enter a time as HH:MM, e.g. 09:30."),
+                "time_after": _l("Enter a time at or after %(time)s."),
+                "time_before": _l("Enter a time at or before %(time)s.")}
 
     def declare(self, check, ctx, data, kw):
         kw["min"] = declare.time_bound(check, ctx, data, "min")

@@ -52,5 +52,9 @@ class Repeat(QuestionType):
                           if c.answerable})
         return items
 
+    def example(self):
+        return {"min_items": 1, "questions": [
+            {"name": "member", "type": "text", "label": "成员", "required": True}]}
+
     def posted(self, value):
         raise TypeError("a repeat group is posted as its items' questions")
