@@ -5,7 +5,7 @@ import datetime as dt
 
 from flask import render_template, request
 
-from service.office import auth
+from service.office import policy
 from service.storage.models import AuditEvent
 from service.admin import bp
 from service.office.clock import day_start_utc, local_time
@@ -14,7 +14,7 @@ PAGE_SIZE = 50
 
 
 @bp.get("/audit")
-@auth.login_required("admin")
+@policy.requires("audit.view")
 def audit_page():
     query = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     action = request.args.get("action", "").strip()

@@ -5,7 +5,7 @@ import datetime as dt
 
 from flask import abort, current_app, render_template, request
 
-from service.office import access, auth
+from service.office import auth, policy
 from service.reports import aggregate, charts
 from service.storage.db import TimeLimitExceeded, time_limit
 from service.office.masking import mask
@@ -47,13 +47,12 @@ def parse_filters(user: User, spec) -> aggregate.Filters:
     args = request.args
     f = aggregate.Filters(since=_date("since"), until=_date("until", end=True))
     if args.get("area"):
-        f.area = access.get_area_or_404(user, args["area"].strip())
+        f.area = policy.get_area_or_404(user, args["area"].strip())
     if args.get("channel") in CHANNELS:
         f.channel = args["channel"]
     if args.get("surveyor"):
         found = User.get_or_none(User.username == args["surveyor"].strip())
-        if found is None or (user.role != "admin" and (
-                found.area is None or not access.can_see_area(user, found.area))):
+        if found is None or not policy.sees_area(user, found.area):
             abort(404)
         f.surveyor = found
     version = args.get("version", type=int)
@@ -66,7 +65,7 @@ def parse_filters(user: User, spec) -> aggregate.Filters:
 
 
 @bp.get("/forms/<form_id>")
-@auth.login_required("admin", "manager")
+@policy.requires("dashboard.view")
 def dashboard(form_id):
     user = auth.current_user()
     spec = spec_or_404(form_id)
@@ -85,7 +84,6 @@ def dashboard(form_id):
     filter_questions = [q for q in spec.all_questions() if q.qtype.filterable]
     return render_template(
         "admin/dashboard.html", spec=spec, board=board, filters=filters, args=filters.as_args(),
-        texts=texts, charts=charts, channels=CHANNELS, areas=list(access.visible_areas(user)),
+        texts=texts, charts=charts, channels=CHANNELS, areas=list(policy.visible_areas(user)),
         filter_questions=filter_questions,
-        surveyors=list(access.manageable_users(user).where(User.role == "surveyor"))
-        if user.role != "surveyor" else [])
+        surveyors=list(policy.manageable_users(user).where(User.role == "surveyor")))

@@ -8,7 +8,7 @@ from flask import (Response, abort, current_app, flash, redirect, request, send_
                    stream_with_context, url_for)
 from flask_babel import gettext as _
 
-from service.office import access, audit, auth
+from service.office import audit, auth, policy
 from service.reports import export, export_files
 from service.i18n import current_lang
 from service.admin import bp
@@ -24,7 +24,7 @@ XLSX_WEB_MAX = 100_000
 def _options(user) -> export.Options:
     args = request.args
     wants_pii = args.get("pii") == "1"
-    if wants_pii and not access.can_reveal(user):
+    if wants_pii and not policy.can(user, "export.pii"):
         abort(404)
     return export.Options(labels=args.get("labels") == "1", with_pii=wants_pii,
                           lang=current_lang(),
@@ -32,7 +32,7 @@ def _options(user) -> export.Options:
 
 
 @bp.get("/forms/<form_id>/export.<ext>")
-@auth.login_required("admin", "manager")
+@policy.requires("export")
 def export_file(form_id, ext):
     user = auth.current_user()
     spec = spec_or_404(form_id)

@@ -1,6 +1,6 @@
 """QR links in the office: list, create one or in bulk, disable, QR images and printable sheets.
 
-Managers work only with their area and below (access.links_for / get_area_or_404), and only with
+Managers work only with their area and below (policy.links_for / get_area_or_404), and only with
 surveyors of those areas; anything else is 404. Each creation and each disable is audit-logged.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wtforms import DateField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional, ValidationError
 
-from service.office import access, audit, auth
+from service.office import audit, auth, policy
 from service import links
 from service.links import qr, sheets
 from service.storage.db import write_transaction
@@ -99,7 +99,7 @@ def _form_choices():
 
 
 def _surveyor_choices(me):
-    people = (access.manageable_users(me)
+    people = (policy.manageable_users(me)
               .where((User.role == "surveyor") & User.active).join(Area, JOIN.LEFT_OUTER))
     return [("", "—")] + [(str(u.id), f"{u.display_name or u.username} ({u.username}) · "
                            f"{u.area.name if u.area else '—'}") for u in people]
@@ -117,10 +117,10 @@ def _audit_created(link: Link, **extra):
 
 
 @bp.get("/links")
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def links_page():
     me = auth.current_user()
-    query = (access.links_for(me).select(Link, Area, User).join(Area).switch(Link)
+    query = (policy.links_for(me).select(Link, Area, User).join(Area).switch(Link)
              .join(User, JOIN.LEFT_OUTER))
     form_id = request.args.get("form", "")
     area_code = request.args.get("area", "")
@@ -128,7 +128,7 @@ def links_page():
         query = query.where(Link.form_id == form_id)
     if area_code:
         query = query.where(Link.area.in_(
-            access.area_ids_under(access.get_area_or_404(me, area_code))))
+            policy.area_ids_under(policy.get_area_or_404(me, area_code))))
     total = query.count()
     page = max(1, request.args.get("page", 1, type=int))
     rows = list(query.order_by(Link.id.desc()).paginate(page, PAGE_SIZE))
@@ -139,13 +139,13 @@ def links_page():
     return render_template(
         "admin/links.html", rows=rows, counts=counts, total=total, page=page,
         pages=(total + PAGE_SIZE - 1) // PAGE_SIZE, forms=list(_catalog()),
-        areas=list(access.visible_areas(me)), used={"form": form_id, "area": area_code},
+        areas=list(policy.visible_areas(me)), used={"form": form_id, "area": area_code},
         warning=warning, state=links.state, tz=_tz(), last_day=links.last_day,
         titles={spec.id: spec.title.get(current_lang()) for spec in _catalog()})
 
 
 @bp.route("/links/new", methods=["GET", "POST"])
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def link_new():
     me = auth.current_user()
     form = LinkForm()
@@ -153,8 +153,8 @@ def link_new():
     form.area.choices = _area_choices(me)
     form.surveyor.choices = _surveyor_choices(me)
     if form.validate_on_submit():
-        area = access.get_area_or_404(me, form.area.data)
-        surveyor = access.get_user_or_404(me, int(form.surveyor.data)) \
+        area = policy.get_area_or_404(me, form.area.data)
+        surveyor = policy.get_user_or_404(me, int(form.surveyor.data)) \
             if form.surveyor.data else None
         with write_transaction():
             link = links.create(form.form_id.data, area, surveyor, form.channel.data,
@@ -166,14 +166,14 @@ def link_new():
 
 
 @bp.route("/links/bulk", methods=["GET", "POST"])
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def links_bulk():
     me = auth.current_user()
     form = BulkLinkForm()
     form.form_id.choices = _form_choices()
     form.areas.choices = _area_choices(me)
     if form.validate_on_submit():
-        chosen = [access.get_area_or_404(me, code) for code in form.areas.data]
+        chosen = [policy.get_area_or_404(me, code) for code in form.areas.data]
         with write_transaction():
             made, skipped = links.create_bulk(form.form_id.data, chosen, form.channel.data,
                                               _expiry(form))
@@ -187,9 +187,9 @@ def links_bulk():
 
 
 @bp.get("/links/<int:link_id>")
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def link_detail(link_id):
-    link = access.get_link_or_404(auth.current_user(), link_id)
+    link = policy.get_link_or_404(auth.current_user(), link_id)
     base, warning = public_base()
     return render_template("admin/links_detail.html", link=link, url=links.url(link, base),
                            warning=warning, state=links.state(link),
@@ -199,9 +199,9 @@ def link_detail(link_id):
 
 
 @bp.post("/links/<int:link_id>/<action>")
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def link_action(link_id, action):
-    link = access.get_link_or_404(auth.current_user(), link_id)
+    link = policy.get_link_or_404(auth.current_user(), link_id)
     if action not in ("disable", "enable") or not ConfirmForm().validate_on_submit():
         abort(400)
     links.set_disabled(link, action == "disable")
@@ -214,9 +214,9 @@ def link_action(link_id, action):
 
 
 @bp.get("/links/<int:link_id>/qr.<kind>")
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def link_qr(link_id, kind):
-    link = access.get_link_or_404(auth.current_user(), link_id)
+    link = policy.get_link_or_404(auth.current_user(), link_id)
     url = links.url(link, public_base()[0])
     if kind == "png":
         response = Response(qr.png(url), mimetype="image/png")
@@ -230,7 +230,7 @@ def link_qr(link_id, kind):
 
 
 @bp.get("/links/sheet")
-@auth.login_required("admin", "manager")
+@policy.requires("links.manage")
 def links_sheet():
     """A printable sheet: the working links of a form in an area (and below), or one link."""
     me = auth.current_user()
@@ -239,12 +239,12 @@ def links_sheet():
     if kind not in sheets.KINDS or sheet_lang not in LANGUAGES:
         abort(400)
     if request.args.get("link"):
-        one = access.get_link_or_404(me, request.args.get("link", type=int) or 0)
+        one = policy.get_link_or_404(me, request.args.get("link", type=int) or 0)
         spec, area = _catalog().get(one.form_id), one.area
         chosen = [one] if links.state(one) == "active" else []
     else:
         spec = _catalog().get(request.args.get("form", ""))
-        area = access.get_area_or_404(me, request.args.get("area", ""))
+        area = policy.get_area_or_404(me, request.args.get("area", ""))
         channel = request.args.get("channel") or sheets.DEFAULT_CHANNEL[kind]
         chosen = sheets.active_links(spec.id, area, None if channel == "all" else channel) \
             if spec else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from service.office import access, areas, audit, auth
+from service.office import areas, audit, auth, policy
 from service.storage.models import Area, User
 from service.admin import bp
 from service.admin.forms import AreaForm, ConfirmForm, UserForm
@@ -12,28 +12,28 @@ from service.admin.forms import AreaForm, ConfirmForm, UserForm
 
 def _area_choices(user, blank=None):
     choices = [("", blank)] if blank is not None else []
-    for a in access.visible_areas(user):
+    for a in policy.visible_areas(user):
         choices.append((a.code, "\u3000" * areas.depth(a) + f"{a.name} ({a.code})"))
     return choices
 
 
 @bp.get("/users")
-@auth.login_required("admin", "manager")
+@policy.requires("users.manage")
 def users():
     user = auth.current_user()
-    return render_template("admin/users.html", users=list(access.manageable_users(user)))
+    return render_template("admin/users.html", users=list(policy.manageable_users(user)))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@auth.login_required("admin", "manager")
+@policy.requires("users.manage")
 def user_new():
     me = auth.current_user()
     form = UserForm()
-    form.role.choices = [(r, r) for r in access.roles_assignable(me)]
-    form.area.choices = _area_choices(me, blank="—" if me.role == "admin" else None)
+    form.role.choices = [(r, r) for r in policy.roles_assignable(me)]
+    form.area.choices = _area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
     if form.validate_on_submit():
-        area = access.get_area_or_404(me, form.area.data) if form.area.data else None
-        if form.role.data != "admin" and area is None:
+        area = policy.get_area_or_404(me, form.area.data) if form.area.data else None
+        if area is None and policy.needs_area(form.role.data):
             form.area.errors.append(_("Managers and surveyors belong to an area."))
         elif User.select().where(User.username == form.username.data.strip()).exists():
             form.username.errors.append(_("This username is taken."))
@@ -51,10 +51,10 @@ def user_new():
 
 
 @bp.post("/users/<int:user_id>/<action>")
-@auth.login_required("admin", "manager")
+@policy.requires("users.manage")
 def user_action(user_id, action):
     me = auth.current_user()
-    target = access.get_user_or_404(me, user_id)
+    target = policy.get_user_or_404(me, user_id)
     if action not in ("disable", "enable", "reset") or not ConfirmForm().validate_on_submit():
         abort(400)
     if target.id == me.id and action == "disable":
@@ -76,14 +76,14 @@ def user_action(user_id, action):
 
 
 @bp.route("/areas", methods=["GET", "POST"])
-@auth.login_required("admin", "manager")
+@policy.requires("areas.manage")
 def areas_page():
     me = auth.current_user()
     form = AreaForm()
-    form.parent.choices = _area_choices(me, blank="—" if me.role == "admin" else None)
+    form.parent.choices = _area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
     if form.validate_on_submit():
-        parent = access.get_area_or_404(me, form.parent.data) if form.parent.data else None
-        if parent is None and me.role != "admin":
+        parent = policy.get_area_or_404(me, form.parent.data) if form.parent.data else None
+        if parent is None and not policy.can(me, "areas.all"):
             abort(404)
         try:
             area = areas.create(form.code.data, form.name.data, parent)
@@ -94,15 +94,15 @@ def areas_page():
                          parent=parent.code if parent else None)
             flash(_("Saved."))
             return redirect(url_for("admin.areas_page"))
-    tree = [(a, areas.depth(a)) for a in access.visible_areas(me)]
+    tree = [(a, areas.depth(a)) for a in policy.visible_areas(me)]
     return render_template("admin/areas.html", tree=tree, form=form), (400 if form.errors else 200)
 
 
 @bp.route("/areas/<code>", methods=["GET", "POST"])
-@auth.login_required("admin", "manager")
+@policy.requires("areas.manage")
 def area_edit(code):
     me = auth.current_user()
-    area = access.get_area_or_404(me, code)
+    area = policy.get_area_or_404(me, code)
     name = request.form.get("name", "").strip()
     if request.method == "POST":
         if not ConfirmForm().validate_on_submit() or not name or len(name) > 200:

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from service.office import access, audit, auth
+from service.office import audit, auth, policy
 from service.records import answers as stored, submissions
 from service.formspec.conditions import evaluate
 from service.formspec.wtf import clean_value, field_for
@@ -44,12 +44,12 @@ def _date_arg(name):
 
 def filtered(user, form_id):
     """The user's submissions of one form narrowed by the list's filters; also the filters used."""
-    query = access.submissions_for(user, form_id)
+    query = policy.submissions_for(user, form_id)
     used = {}
     code = request.args.get("area", "").strip()
     if code:
-        area = access.get_area_or_404(user, code)
-        query = query.where(Submission.area.in_(access.area_ids_under(area)))
+        area = policy.get_area_or_404(user, code)
+        query = query.where(Submission.area.in_(policy.area_ids_under(area)))
         used["area"] = code
     since, until = _date_arg("since"), _date_arg("until")
     if since:
@@ -90,7 +90,7 @@ def _label(q, value):
 
 
 @bp.get("/forms/<form_id>/responses")
-@auth.login_required()
+@policy.requires("responses.view")
 def responses(form_id):
     user = auth.current_user()
     spec = _spec_or_404(form_id)
@@ -112,7 +112,7 @@ def responses(form_id):
     return render_template(
         "admin/responses.html", spec=spec, table=table, columns=columns, total=total, page=page,
         pages=max(1, -(-total // PAGE_SIZE)), used=used, channels=CHANNELS,
-        statuses=STATUSES, areas=list(access.visible_areas(user)))
+        statuses=STATUSES, areas=list(policy.visible_areas(user)))
 
 
 def _detail(spec, answers: dict, revealed):
@@ -133,18 +133,18 @@ def _detail(spec, answers: dict, revealed):
 
 
 @bp.route("/responses/<int:submission_id>", methods=["GET", "POST"])
-@auth.login_required()
+@policy.requires("responses.view")
 def response(submission_id):
     """One response; a POST (CSRF-protected button) reveals its masked values, and is logged."""
     user = auth.current_user()
-    submission = access.get_submission_or_404(user, submission_id)
+    submission = policy.get_submission_or_404(user, submission_id)
     spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
                                                               submission.form_version)
     if spec is None:
         abort(404)
     revealed = False
     if request.method == "POST":
-        if not access.can_reveal(user):
+        if not policy.can(user, "responses.reveal", submission):
             abort(404)
         if ConfirmForm().validate_on_submit():
             revealed = True
@@ -161,7 +161,8 @@ def response(submission_id):
         status_changes=list(StatusChange.select().where(StatusChange.submission == submission)
                             .order_by(StatusChange.at)),
         missing=stored.missing_required(spec, answers, submission.sensitive_consent),
-        can_reveal=access.can_reveal(user), can_status=access.can_change_status(user),
+        can_reveal=policy.can(user, "responses.reveal", submission),
+        can_status=policy.can(user, "responses.status", submission),
         has_pii=any(q.pii for q in spec.all_questions()), reason_form=ReasonForm(),
         local_time=local_time)
 
@@ -181,10 +182,10 @@ def _correction_form(q):
 
 
 @bp.route("/responses/<int:submission_id>/correct/<question>", methods=["GET", "POST"])
-@auth.login_required()
+@policy.requires("responses.correct")
 def correct(submission_id, question):
     user = auth.current_user()
-    submission = access.get_submission_or_404(user, submission_id)
+    submission = policy.get_submission_or_404(user, submission_id)
     spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
                                                               submission.form_version)
     q = spec.question(question) if spec else None
@@ -234,10 +235,10 @@ def correct(submission_id, question):
 
 
 @bp.post("/responses/<int:submission_id>/status/<status>")
-@auth.login_required("admin", "manager")
+@policy.requires("responses.status")
 def change_status(submission_id, status):
     user = auth.current_user()
-    submission = access.get_submission_or_404(user, submission_id)
+    submission = policy.get_submission_or_404(user, submission_id)
     if status not in STATUSES:
         abort(404)
     form = ReasonForm()

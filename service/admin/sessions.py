@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from service.office import access, audit, auth
+from service.office import audit, auth, policy
 from service.limits import failed_login, limiter, login_username
 from service.storage.models import Submission, User
 from service.admin import bp
@@ -23,7 +23,10 @@ def _safe_next(target: str | None) -> str:
 
 @bp.context_processor
 def _office():
-    return {"user": auth.current_user(), "confirm_form": ConfirmForm()}
+    user = auth.current_user()
+    # templates ask `can('links.manage')` rather than branch on roles
+    return {"user": user, "confirm_form": ConfirmForm(),
+            "can": lambda action, thing=None: policy.can(user, action, thing)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -86,7 +89,7 @@ def home():
     user = auth.current_user()
     catalog = current_app.extensions["doorstep.catalog"]
     counts = {}
-    query = access.submissions_for(user).where(Submission.status == "valid")
+    query = policy.submissions_for(user).where(Submission.status == "valid")
     for spec in catalog:
         counts[spec.id] = query.where(Submission.form_id == spec.id).order_by().count()
     return render_template("admin/home.html", forms=list(catalog), counts=counts)

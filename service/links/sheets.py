@@ -20,7 +20,7 @@ from peewee import JOIN
 
 from service import links
 from service.links import qr
-from service.office.access import area_ids_under
+from service.office.policy import area_ids_under
 from service.formspec import FormSpec
 from service.storage.models import Area, Link, User, utcnow
 

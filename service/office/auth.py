@@ -1,4 +1,4 @@
-"""Accounts: password hashing, server-side login sessions, and the login-required guard.
+"""Accounts: password hashing, server-side login sessions, and the signed-in guard.
 
 Passwords are hashed with Argon2id (argon2-cffi). The session cookie carries only a random session id
 (`sid`) whose row in LoginSession says whether it is still live, so logout, disabling a user or a
@@ -12,7 +12,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 
 from service.storage.models import LoginSession, User, utcnow
 
@@ -83,11 +83,9 @@ def current_user() -> User | None:
     return g.user
 
 
-def login_required(*roles: str):
-    """Guard a view: signed in, password changed if it was one-time, and one of `roles` if given.
-
-    A role that may not use a page gets 404, not 403: the page's existence is not revealed.
-    """
+def login_required():
+    """Guard a view: signed in, and the password changed if it was one-time. What a signed-in
+    user may do is policy's to say (`policy.requires`)."""
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
@@ -96,8 +94,6 @@ def login_required(*roles: str):
                 return redirect(url_for("admin.login", next=request.full_path))
             if user.must_change_password and request.endpoint != "admin.password":
                 return redirect(url_for("admin.password"))
-            if roles and user.role not in roles:
-                abort(404)
             return view(*args, **kwargs)
         return wrapped
     return decorator

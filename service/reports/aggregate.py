@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from service.office import access
+from service.office import policy
 from service.formspec.model import FormSpec, Question
 from service.storage.models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
 from service.reports.question_stats import QuestionStats, histogram, question_stats  # noqa: F401
@@ -50,11 +50,9 @@ class Filters:
 
 
 def _area_scope(user: User, filters: Filters):
-    """Area ids to restrict to, or None for no restriction (an admin without an area filter)."""
-    anchor = filters.area or (user.area if user.role != "admin" else None)
-    if anchor is None:
-        return None
-    return access.area_ids_under(anchor)
+    """Area ids to restrict to, or None for no restriction (everywhere, without an area filter):
+    the policy's scope, so a manager without an area counts nothing."""
+    return policy.area_scope(user, filters.area)
 
 
 def answers_tallied(filters: Filters) -> bool:
@@ -235,7 +233,10 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
 
 def _areas_below(user, filters, per_area: Counter) -> list:
     """Counts rolled up to the children of the current area (drill-down one level at a time)."""
-    anchor = filters.area or (user.area if user.role != "admin" else None)
+    root = policy.scope_root(user)
+    if root is None:
+        return []           # no area in scope: not even the tree's top is shown
+    anchor = filters.area or (None if root is policy.EVERYWHERE else root)
     if anchor is None:
         children = list(Area.select().where(Area.parent.is_null()).order_by(Area.code))
     else:
