@@ -95,7 +95,7 @@ BROKEN = {
     "an unknown type": (
         definition("- {name: mail, type: email, label: 邮箱}\n"),
         ["question 'mail': unknown type 'email' (known: date, decimal, id_number, integer, note, "
-         "phone, repeat, select_multiple, select_one, text, textarea)"]),
+         "phone, rating, repeat, select_multiple, select_one, text, textarea, time)"]),
     "an unknown key, and a key of another type": (
         definition("""\
             - {name: age, type: integer, label: 年龄, maximum: 120}
@@ -180,7 +180,7 @@ def test_problems_of_every_file_are_reported_in_one_run(cli, tmp_path):
         "error: c.yaml: version 0 must be a whole number from 1",
         "error: c.yaml: title is missing",
         "error: c.yaml: question 'c': unknown type 'email' (known: date, decimal, id_number, "
-        "integer, note, phone, repeat, select_multiple, select_one, text, textarea)",
+        "integer, note, phone, rating, repeat, select_multiple, select_one, text, textarea, time)",
         f"4 problem(s) in {tmp_path}",
     ]
 
