@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIND ?= 0.0.0.0:8000
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/*.po))
 
-.PHONY: run test install chromium bench wrk schema-v1 check clean messages
+.PHONY: run test install chromium nodejs bench wrk schema-v1 check clean messages
 
 install: $(STAMP) $(MO)
 
@@ -39,9 +39,22 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    fonts-noto-cjk libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; }
 
+# Some tests run static/*.js in Node.js (show_if parity, the phone's checks, the outbox); install
+# Debian's nodejs and npm when they are missing.
+nodejs:
+	@{ command -v node && command -v npm; } >/dev/null || { \
+	  echo "installing Debian's nodejs and npm for the script tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+# acorn checks that every script parses as ES2017: pinned in package-lock.json, installed into
+# node_modules by `npm ci` (the tests never fetch it). npm ci writes node_modules/.package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json | nodejs
+	npm ci --no-audit --no-fund --loglevel=error
+
 # The whole suite on SQLite, then again on PostgreSQL when one answers at TEST_DATABASE_URL (default
 # postgresql://127.0.0.1:5432/test; with CI=true it must answer). The browser tests run once, on SQLite.
-test: install chromium
+# CI mode is CI=true exactly, here and in the tests (tests/ci.py): then nothing may be skipped.
+test: install chromium node_modules/.package-lock.json
 	$(BIN)/doorstep forms check
 	$(BIN)/pytest -q
 	@if $(BIN)/python -m tests.databases; then \
@@ -82,4 +95,4 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o translations/messages.pot . && $(BIN)/pybabel update -i translations/messages.pot -d translations
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules

@@ -82,6 +82,27 @@ def test_login_never_redirects_off_site(office, target):
     assert location.startswith("/") and not location.startswith("//") and "\\" not in location
 
 
+def test_production_hashes_passwords_with_argon2id_at_rfc_9106_low_memory_cost():
+    """The hasher production uses, not the cheap one the office fixtures swap in (`fast_hashing`).
+
+    service/office/auth.py takes argon2-cffi's default profile, which is RFC 9106's second
+    recommended option, "low memory": Argon2id, 64 MiB, 3 passes, 4 lanes, 16-byte salt, 32-byte
+    hash. That is acceptable for an office server: ~0.5 s a sign-in here, 64 MiB a concurrent
+    sign-in. The figures are written out, so an argon2-cffi release that changed its defaults fails
+    here instead of silently changing what production stores."""
+    from argon2 import Type, extract_parameters, profiles
+
+    from service.office import auth
+    stored = auth.hash_password(PASSWORD)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    used = extract_parameters(stored)
+    assert (used.type, used.version, used.memory_cost, used.time_cost, used.parallelism,
+            used.salt_len, used.hash_len) == (Type.ID, 19, 64 * 1024, 3, 4, 16, 32)
+    assert used == profiles.RFC_9106_LOW_MEMORY
+    assert auth.hasher.verify(stored, PASSWORD)
+    assert not auth.hasher.check_needs_rehash(stored)
+
+
 def test_passwords_are_stored_as_argon2id_hashes(office):
     stored = user("mgr1").password_hash
     assert stored.startswith("$argon2id$")

@@ -16,6 +16,7 @@ from service.formspec import parse
 from service.formspec.conditions import evaluate
 from service.storage.models import Answer, Submission
 
+from .ci import node
 from .conftest import ROOT
 from .test_question_types import errors_by_question
 
@@ -124,7 +125,7 @@ def browser_results():
               "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
               "console.log(JSON.stringify(cases.map(c => evaluate(c.cond, "
               "n => (n in c.values ? c.values[n] : null)))));")
-    done = subprocess.run(["node", "-e", script, str(ROOT / "static" / "form.js")],
+    done = subprocess.run([node(), "-e", script, str(ROOT / "static" / "form.js")],
                           input=json.dumps(cases), capture_output=True, text=True, timeout=30,
                           check=True)
     return json.loads(done.stdout)

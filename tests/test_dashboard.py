@@ -428,9 +428,46 @@ def test_every_chart_is_inline_svg_with_its_figures_table_and_nothing_is_loaded(
     assert re.search(r'<td>No answer</td><td class="num">1</td><td class="num">16.7</td>', page)
 
 
-def test_the_page_prints_on_a4(survey):
-    admin = survey.client("admin")
-    page = admin.get("/admin/forms/survey").text
-    assert 'class="filters card noprint"' in page
-    css = (ROOT / "static" / "admin.css").read_text(encoding="utf-8")
-    assert re.search(r"@media print\s*\{[^@]*@page\s*\{\s*size:\s*A4", css)
+CHART_BLUE = (0x0B, 0x5C, 0xAD)     # `.chart rect` and `.chart .line` in static/admin.css
+
+
+def chart_pixels(svg: str) -> int:
+    """How many pixels of a chart, drawn 600 px wide with the office stylesheet's rules for what
+    is inside a chart, are the chart's blue: its bars, columns or line, not its text or axis."""
+    import io
+
+    import cairosvg
+    from PIL import Image
+    css = "".join(re.findall(r"^\.chart\s[^{]*\{[^}]*\}", (ROOT / "static" / "admin.css")
+                             .read_text(encoding="utf-8"), re.M))
+    assert ".chart rect" in css and ".chart .line" in css
+    alone = svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)   # off the page
+    styled = re.sub(r"(<svg[^>]*>)", lambda m: f"{m.group(1)}<style>{css}</style>", alone, count=1)
+    png = cairosvg.svg2png(bytestring=styled.encode(), output_width=600,
+                           background_color="white")
+    rgb = Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+    return sum(1 for pixel in zip(rgb[0::3], rgb[1::3], rgb[2::3])
+               if all(abs(a - b) <= 30 for a, b in zip(pixel, CHART_BLUE)))
+
+
+def by_day_chart(page: str) -> str:
+    return re.search(r"<h2>By day</h2>\s*(<svg.*?</svg>)", page, re.S).group(1)
+
+
+def test_a_per_day_chart_of_a_single_day_shows_that_day(office, clock):
+    """Every answer on one day makes a per-day chart of one point, and a line through one point
+    draws nothing: the day must still be visible, with its date under it."""
+    for hour in (1, 3, 9):
+        clock(UTC(2026, 3, 5, hour))
+        office.store(f"h{hour}", "survey", {"housing": "own", "size": 2})
+    assert figures(office).by_day == [("2026-03-05", 3)]
+    page = office.client("admin").get("/admin/forms/survey").text
+    chart = by_day_chart(page)
+    assert ">2026-03-05</text>" in chart
+    assert chart_pixels(chart) >= 400          # a mark of at least 20 x 20 px, not an empty frame
+
+
+def test_a_per_day_chart_of_several_days_draws_its_line(survey):
+    """The same measure on the hand-counted data set (four days): the line is there."""
+    page = survey.client("admin").get("/admin/forms/survey").text
+    assert chart_pixels(by_day_chart(page)) >= 400

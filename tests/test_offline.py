@@ -10,7 +10,6 @@ import datetime as dt
 import html
 import json
 import re
-import shutil
 import struct
 import subprocess
 import threading
@@ -23,6 +22,7 @@ import pytest
 from service.storage.db import db
 from service.storage.models import Answer, Submission
 
+from .ci import acorn, node
 from .conftest import DEMO_FORMS, ROOT, hidden, make_app, receipt
 
 OUTBOX = {"X-Doorstep-Outbox": "1"}
@@ -321,7 +321,7 @@ def phone_says(cases: list[dict], strings: dict) -> list[str | None]:
               "console.log(JSON.stringify(cases.map(k => { const p = k.items === undefined ?"
               " c.problem(k.rules, k.values, k.required, k.now) :"
               " c.itemsProblem(k.items, k.min, k.max); return p && c.message(strings, p); })));")
-    done = subprocess.run(["node", "-e", script, str(ROOT / "static" / "checks.js")],
+    done = subprocess.run([node(), "-e", script, str(ROOT / "static" / "checks.js")],
                           input=json.dumps({"cases": cases, "strings": strings}),
                           capture_output=True, text=True, timeout=30, check=True)
     return json.loads(done.stdout)
@@ -357,15 +357,15 @@ def test_the_phone_checks_answers_exactly_as_the_server_does(checks_app, checks_
 # Every script runs on old Android browsers
 
 def test_every_script_parses_as_es2017():
-    """No syntax newer than ES2017 (object spread, `?.`, `??`, optional catch binding...)."""
-    if not shutil.which("npx"):
-        pytest.skip("npx (Node.js) is missing")
-    acorn = ["npx", "--yes", "acorn@8", "--ecma2017", "--silent"]
-    done = subprocess.run(acorn + [str(p) for p in SCRIPTS], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    newer = subprocess.run(acorn, input="var copy = {...page};", capture_output=True, text=True,
-                           timeout=120)
+    """No syntax newer than ES2017 (object spread, `?.`, `??`, optional catch binding...), by the
+    acorn pinned in package-lock.json (node_modules, from `npm ci`)."""
+    es2017 = acorn() + ["--ecma2017", "--silent"]
+    assert SCRIPTS
+    for script in SCRIPTS:       # one at a time: acorn parses several files into one program
+        done = subprocess.run(es2017 + [str(script)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{script.name}: {done.stderr}"
+    newer = subprocess.run(es2017, input="var copy = {...page};", capture_output=True, text=True,
+                           timeout=60)
     assert newer.returncode != 0, "the check would not notice ES2018 syntax"
 
 
@@ -441,7 +441,7 @@ def test_the_outbox_keeps_refusals_and_retries_everything_else():
               "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
               "console.log(JSON.stringify(cases.map(([status, data]) => DoorstepOutbox.outcome("
               "{ok: status >= 200 && status < 300, status}, data).status)));")
-    done = subprocess.run(["node", "-e", script, str(ROOT / "static" / "outbox.js")],
+    done = subprocess.run([node(), "-e", script, str(ROOT / "static" / "outbox.js")],
                           input=json.dumps([[s, d] for s, d, _ in OUTCOMES]), capture_output=True,
                           text=True, timeout=30, check=True)
     assert json.loads(done.stdout) == [expected for _s, _d, expected in OUTCOMES]
@@ -450,7 +450,7 @@ def test_the_outbox_keeps_refusals_and_retries_everything_else():
 def test_retries_wait_longer_each_time_up_to_five_minutes():
     script = ("const {DoorstepOutbox} = require(process.argv[1]);"
               "console.log(JSON.stringify([1, 2, 3, 4, 8, 20].map(n => DoorstepOutbox.backoff(n))));")
-    done = subprocess.run(["node", "-e", script, str(ROOT / "static" / "outbox.js")],
+    done = subprocess.run([node(), "-e", script, str(ROOT / "static" / "outbox.js")],
                           capture_output=True, text=True, timeout=30, check=True)
     waits = [ms / 1000 for ms in json.loads(done.stdout)]
     for wait, nominal in zip(waits, [2, 4, 8, 16, 256, 300]):

@@ -1,9 +1,10 @@
-"""Doorstep on PostgreSQL: one `DATABASE_URL` moves every part of it there; exports page through
-rows instead of loading them all; SQLite, the default, keeps its WAL set-up and its writers queue."""
+"""Doorstep on PostgreSQL: one `DATABASE_URL` moves every part of it there; the office's export
+pages through rows instead of loading them all; SQLite, the default, keeps its WAL set-up and its
+writers queue."""
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import threading
@@ -13,11 +14,13 @@ import psycopg2
 import pytest
 from peewee import PostgresqlDatabase, SqliteDatabase
 
+from service.office import auth
 from service.records import submissions
-from service.storage.db import db, keyset_batches, open_database, write_transaction
-from service.storage.models import Area, Submission
+from service.reports import export
+from service.storage.db import db, open_database, write_transaction
+from service.storage.models import Area, Submission, User
 
-from .conftest import KITCHEN_ANSWERS, POSTGRES, receipt
+from .conftest import KITCHEN_ANSWERS, PASSWORD, POSTGRES, login, receipt
 
 
 @pytest.mark.postgres_only
@@ -79,17 +82,6 @@ def test_sqlite_writers_queue_on_a_lock_file_and_a_nested_write_is_inside_the_ou
     assert [a.code for a in Area.select().order_by(Area.code)] == ["Q1", "Q2"]
 
 
-def store_many(app, n):
-    spec = app.extensions["doorstep.catalog"].get("kitchen")
-    app.extensions["doorstep.catalog"].ensure_published(spec)
-    document = json.dumps(KITCHEN_ANSWERS, ensure_ascii=False)
-    rows = [{"uuid": str(uuid.uuid4()), "receipt": f"R{i:07d}", "form_id": "kitchen",
-             "form_version": 1, "answers": document} for i in range(n)]
-    with db.atomic():
-        for start in range(0, n, 500):
-            Submission.insert_many(rows[start:start + 500]).execute()
-
-
 class SQLLog(logging.Handler):
     """Every SELECT peewee sends, in order."""
 
@@ -114,22 +106,42 @@ def sql_log():
     logger.setLevel(level)
 
 
-def test_an_export_reads_its_rows_a_page_at_a_time_never_all_at_once(app, database, sql_log):
-    """The export's reader (db.keyset_batches) on this pass's database: each page is its own
-    `WHERE id > last ORDER BY id LIMIT n` query, so memory holds one page however big the table."""
-    store_many(app, 2500)
-    sql_log.selects.clear()
-    pages = keyset_batches(Submission.select(), Submission.id, 1000)
+EXPORT_HEAD = ("submission_id,receipt,received_at,form_version,area_code,area_name,surveyor,"
+               "channel,status,employed,why,n,eth,phone,idn,d,tags/a,tags/b,tags/c,tags,story,"
+               "income,moved,needs/x,needs/y,needs/z,needs\r\n")
 
-    first = next(pages)
-    assert len(first) == 1000 and len(sql_log.selects) == 1, "the first page comes alone"
-    rest = list(pages)
-    ids = [s.id for page in [first, *rest] for s in page]
-    assert [len(page) for page in rest] == [1000, 500]
-    assert ids == sorted(ids) and len(set(ids)) == 2500
-    assert len(sql_log.selects) == 3
-    assert all("LIMIT" in sql for sql in sql_log.selects)
-    assert all('"id" >' in sql for sql in sql_log.selects[1:])
+
+def test_an_export_downloads_every_row_reading_them_a_page_at_a_time(app, fast_hashing, clock,
+                                                                     sql_log, monkeypatch):
+    """The office's CSV download, on this pass's database (PostgreSQL in its pass): every stored
+    submission, byte for byte, read a page at a time. Each page is its own `WHERE id > last
+    ORDER BY id LIMIT n` query, so memory holds one page however big the table (pages of 10 here
+    instead of 1,000, to see three of them)."""
+    monkeypatch.setattr(export, "BATCH", 10)
+    spec = app.extensions["doorstep.catalog"].get("kitchen")
+    clock(dt.datetime(2026, 3, 1, 2, 0))            # 10:00 in Beijing
+    with app.app_context(), db.connection_context():
+        app.extensions["doorstep.catalog"].ensure_published(spec)
+        User.create(username="admin", role="admin", password_hash=auth.hash_password(PASSWORD))
+        stored = [submissions.store(spec, str(uuid.uuid4()),
+                                    {**KITCHEN_ANSWERS, "story": f"第{i}户"})[0]
+                  for i in range(1, 26)]
+    client = app.test_client()
+    assert login(client, "admin").status_code == 302
+    sql_log.selects.clear()
+
+    download = client.get("/admin/forms/kitchen/export.csv")
+    assert download.status_code == 200
+    assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+    rows = "".join(f"{s.id},{s.receipt},2026-03-01 10:00:00,1,,,,web,valid,yes,,3,,,,,0,0,0,,"
+                   f"第{i}户,,,0,0,0,\r\n" for i, s in enumerate(stored, start=1))
+    assert download.data == ("\ufeff" + EXPORT_HEAD + rows).encode("utf-8")
+    assert [s.id for s in stored] == sorted(s.id for s in stored)
+
+    pages = [sql for sql in sql_log.selects if "cells_formula" in sql]   # the rows' own query
+    assert len(pages) == 3                          # 10, 10 and 5 rows
+    assert all("LIMIT" in sql for sql in pages)
+    assert all('"id" >' in sql for sql in pages[1:])
 
 
 def test_the_same_submission_sent_by_eight_threads_at_once_is_stored_once(app, database):

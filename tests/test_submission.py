@@ -61,8 +61,17 @@ def test_given_sensitive_consent_stores_sensitive_answers(visitor, database):
 
 
 def test_a_declined_sensitive_answer_is_not_validated_either(visitor, database):
+    """An invalid answer to a sensitive question the household declined to answer is dropped,
+    not refused: the submission is stored with its other answers and without it."""
     page = visitor.submit(FORM, {**MINIMAL, "eth": "not-a-choice"})
     assert page.status_code == 200
+    stored = Submission.get()
+    assert receipt(page.text) == stored.receipt
+    assert stored.sensitive_consent is False
+    assert json.loads(stored.answers) == {"name": "张三", "employed": "yes",
+                                          "members": [{"mname": "李四"}]}
+    assert sorted((a.question, a.item, a.value) for a in Answer.select()) == [
+        ("employed", None, "yes"), ("mname", 0, "李四"), ("name", None, "张三")]
 
 
 # Idempotency
@@ -221,11 +230,11 @@ def test_a_submission_records_its_form_version_and_stays_readable_after_a_change
         assert FormVersion.select().count() == 2
 
 
-def test_init_refuses_a_changed_definition_that_kept_its_version(tmp_path, cli):
+def test_init_refuses_a_changed_definition_that_kept_its_version(tmp_path, cli, database_url):
     forms = tmp_path / "forms"
     forms.mkdir()
     shutil.copy(TEST_FORMS / "kitchen.yaml", forms / "kitchen.yaml")
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "FORMS_DIR": str(forms),
+    env = {"DATABASE_URL": database_url, "FORMS_DIR": str(forms),
            "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path / "instance")}
     assert cli("init", env=env).exit_code == 0
     assert cli("init", env=env).exit_code == 0   # unchanged: running it again is fine

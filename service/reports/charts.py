@@ -61,7 +61,8 @@ def columns(rows: list[tuple[str, int]], label: str) -> Markup:
 
 
 def line(rows: list[tuple[str, int]], label: str) -> Markup:
-    """A line over days; first, middle and last day on the axis, the peak marked."""
+    """A line over days; first, middle and last day on the axis, the peak marked. A single day is
+    a single point, which a line does not draw: it gets a column instead, its day under it."""
     if not rows:
         return Markup("")
     top = max((n for _, n in rows), default=0) or 1
@@ -74,8 +75,15 @@ def line(rows: list[tuple[str, int]], label: str) -> Markup:
              f'aria-label="{escape(label)}">',
              f'<line x1="{left}" y1="{base}" x2="{WIDTH - 10}" y2="{base}" class="axis-line"/>',
              f'<text x="{left - 4}" y="24" text-anchor="end" class="axis">{top}</text>',
-             f'<text x="{left - 4}" y="{base}" text-anchor="end" class="axis">0</text>',
-             f'<polyline points="{points}" class="line"/>']
+             f'<text x="{left - 4}" y="{base}" text-anchor="end" class="axis">0</text>']
+    if len(rows) == 1:
+        (day, n), middle, w = rows[0], round(left + span / 2, 1), 40
+        h = round((base - 20) * n / top, 1)
+        parts.append(f'<rect x="{middle - w / 2}" y="{base - h}" width="{w}" height="{h}" rx="2"/>'
+                     f'<text x="{middle}" y="{base + 18}" text-anchor="middle" class="axis">'
+                     f'{escape(day)}</text></svg>')
+        return Markup("".join(parts))
+    parts.append(f'<polyline points="{points}" class="line"/>')
     marks = {0, len(rows) // 2, len(rows) - 1}
     for i in sorted(marks):
         x = round(left + i * step, 1)

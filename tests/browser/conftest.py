@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from .. import live
+from ..ci import unavailable
 from ..live import BIN, ROOT
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -44,10 +45,7 @@ def live_server(tmp_path_factory):
 def browser():
     """Debian's Chromium, headless. Missing Chromium skips locally but fails in CI."""
     if not os.path.exists(CHROMIUM):
-        reason = f"{CHROMIUM} is missing (make chromium installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"{CHROMIUM} is missing (make chromium installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
