@@ -1,4 +1,5 @@
-"""Export cells record the layout they were written in (service/records/cells.py, `LAYOUT`).
+"""Export cells record the layout they were written in (service/records/cells.py, a digest of
+how the row's form version lays its cells out: `layout_digest`).
 
 The default CSV copies each submission's kept cells as they are; cells written by code that laid
 them out differently would land under the wrong headers. So a row whose layout is not the running
@@ -32,7 +33,7 @@ def test_cells_in_another_layout_are_rebuilt_by_the_export_and_rewritten_by_init
         app.extensions["doorstep.catalog"].ensure_published(spec)
         done, _created = submissions.store(spec, "00000000-0000-4000-8000-00000000aaaa", ANSWERS)
         kept = Submission[done.id]
-        assert kept.cells_layout == cells.LAYOUT
+        assert kept.cells_layout == cells.layout_digest(spec)
         right = kept.cells
         # what a release laying cells out differently would have left: one cell short, shifted
         Submission.update(cells=right.split(",", 1)[1], cells_layout="an0ther1ayout").where(
@@ -55,13 +56,22 @@ def test_cells_in_another_layout_are_rebuilt_by_the_export_and_rewritten_by_init
         use_database_of(app)
     with db.connection_context():
         kept = Submission[done.id]
-        assert (kept.cells, kept.cells_layout) == (right, cells.LAYOUT)
+        assert (kept.cells, kept.cells_layout) == (right, cells.layout_digest(spec))
 
 
-def test_the_layout_digest_follows_what_the_code_writes(monkeypatch):
-    assert cells._fingerprint() == cells.LAYOUT          # the same code, the same digest
+def test_the_layout_digest_follows_what_the_code_writes(app, monkeypatch):
+    catalog = app.extensions["doorstep.catalog"]
+
+    def digest(form_id):        # computed afresh: each spec keeps the digest it computed
+        spec = catalog.get(form_id)
+        spec.__dict__.pop("_cells_layout", None)
+        return cells.layout_digest(spec)
+    survey, plain = digest("survey"), digest("conditions")     # the second: no select_multiple
+    assert digest("survey") == survey and survey != plain       # the same code, the same digest
     monkeypatch.setattr(cells, "line", lambda values: ";".join(str(v) for v in values))
-    assert cells._fingerprint() != cells.LAYOUT          # another separator: another layout
+    assert digest("survey") != survey           # another separator: another layout
     monkeypatch.undo()
-    monkeypatch.setattr(cells, "keys", lambda q: [(q.name, None)])
-    assert cells._fingerprint() != cells.LAYOUT          # no 0/1 cell per choice: another layout
+    select_multiple = type(catalog.get("survey").question("needs").qtype)
+    monkeypatch.setattr(select_multiple, "cell_keys", lambda self, q: [(q.name, None)])
+    assert digest("survey") != survey           # no 0/1 cell per choice: another layout
+    assert digest("conditions") == plain        # ... which forms without such a question keep

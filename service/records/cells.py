@@ -21,8 +21,11 @@ the export, not here). Repeat groups have no cells: their tables come from `Answ
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import random
 from dataclasses import dataclass
+from hashlib import sha256
 
 from service.formspec import FormSpec
 
@@ -91,79 +94,61 @@ def encode(spec: FormSpec, answers: dict) -> dict:
 
 def columns(spec: FormSpec, answers: dict) -> dict:
     """What a write stores on the submission: `encode`'s columns and the layout they are in."""
-    return {**encode(spec, answers), "cells_layout": LAYOUT}
+    return {**encode(spec, answers), "cells_layout": layout_digest(spec)}
 
 
 # --- the layout's fingerprint ---------------------------------------------------------------
-# Stored cells are only as good as the code that wrote them: if a later release lays cells out
-# differently (another column per choice, another quoting), rows written before would silently
-# misalign with the export's columns. So each row records the layout it was written in, and the
-# layout is not a number someone must remember to raise but a digest of what this code makes of a
-# probe form holding every kind of question and awkward answers. The export rebuilds a row whose
-# layout differs from its answer rows, and `doorstep init` rewrites such rows (`rewrite_stale`).
+# Stored cells are only as good as the code that wrote them: if a later release lays a form's
+# cells out differently (another column per choice, another quoting), rows written before would
+# silently misalign with the export's columns. So each row records the layout it was written in,
+# and the layout is not a number someone must remember to raise but a digest of what this code
+# makes of the row's form version: its cell keys, and the cells of sample answers (the types'
+# own samples, and awkward text). The export rebuilds a row whose layout is not its version's
+# digest from its answer rows, and `doorstep init` rewrites such rows (`rewrite_stale`). A new
+# question type, or a change to one, leaves the rows of forms without it alone.
 
-_PROBE = {
-    "id": "probe", "version": 1, "title": "probe",
-    "sections": [{"questions": [
-        {"name": "t", "type": "text", "label": "t"},
-        {"name": "p", "type": "text", "label": "p", "pii": True},
-        {"name": "a", "type": "textarea", "label": "a"},
-        {"name": "i", "type": "integer", "label": "i"},
-        {"name": "d", "type": "decimal", "label": "d"},
-        {"name": "o", "type": "select_one", "label": "o",
-         "choices": [{"value": "x", "label": "x"}, {"value": "y", "label": "y"}]},
-        {"name": "m", "type": "select_multiple", "label": "m",
-         "choices": [{"value": "x", "label": "x"}, {"value": "y", "label": "y"},
-                     {"value": "z", "label": "z"}]},
-        {"name": "day", "type": "date", "label": "day"},
-        {"name": "ph", "type": "phone", "label": "ph", "pii": True},
-        {"name": "idn", "type": "id_number", "label": "idn", "pii": True},
-        {"name": "n", "type": "note", "label": "n"},
-        {"name": "g", "type": "repeat", "label": "g",
-         "questions": [{"name": "gt", "type": "text", "label": "gt"}]},
-    ]}],
-}
-_PROBE_ANSWERS = ({"t": 'a "quoted", comma', "p": "张三", "a": "line\nbreak", "i": -3,
-                   "d": "2.50", "o": "y", "m": ["x", "z"], "day": "2026-01-31",
-                   "ph": "13812345678", "idn": "11010519491231002X", "g": [{"gt": "x"}]},
-                  {"t": "=SUM(A1)", "m": ["y"]},
-                  {})
+_AWKWARD = 'a "quoted", comma\nand =SUM(A1)'
 
 
-def _fingerprint() -> str:
-    from hashlib import sha256
-
-    from service.formspec.loader import parse
-    spec = parse(_PROBE, where="cells probe")
-    made = [repr(layout(spec))] + [repr(sorted(encode(spec, a).items())) for a in _PROBE_ANSWERS]
-    return sha256("\n".join(made).encode()).hexdigest()[:12]
-
-
-#: The layout this code writes cells in (see above); stored beside each row's cells.
-LAYOUT = _fingerprint()
+def layout_digest(spec: FormSpec) -> str:
+    """The layout of one form version's cells as this code writes them (12 hex digits)."""
+    cached = spec.__dict__.get("_cells_layout")
+    if cached is None:
+        rng, day = random.Random(0), dt.date(2026, 1, 31)
+        asked = list(_questions(spec))
+        documents = ({q.name: q.qtype.sample(q, rng, day) for q in asked},
+                     {q.name: _AWKWARD for q in asked if q.qtype.text_like}, {})
+        made = [repr(layout(spec))] + [repr(sorted(encode(spec, d).items())) for d in documents]
+        cached = sha256("\n".join(made).encode()).hexdigest()[:12]
+        object.__setattr__(spec, "_cells_layout", cached)
+    return cached
 
 
 def rewrite_stale(catalog, batch: int = 1000) -> int:
-    """Rewrite the cells of every submission whose stored layout is not this code's, from its
-    current answer rows and the definition of its version. Returns how many were rewritten."""
+    """Rewrite the cells of every submission whose stored layout is not its version's digest,
+    from its current answer rows. Returns how many were rewritten."""
     from service.records.answers import answer_rows_of, shape
     from service.storage.models import Submission
 
     done = 0
-    last = 0
-    while True:
-        rows = list(Submission.select(Submission.id, Submission.form_id, Submission.form_version)
-                    .where((Submission.id > last) & ((Submission.cells_layout != LAYOUT) |
-                                                     Submission.cells_layout.is_null()))
-                    .order_by(Submission.id).limit(batch).tuples())
-        if not rows:
-            return done
-        last = rows[-1][0]
-        answers = answer_rows_of([sid for sid, _form, _version in rows])
-        for sid, form_id, version in rows:
-            spec = catalog.version(form_id, version)
-            if spec is None:        # a version never published: the export rebuilds it by name
-                continue
-            Submission.update(**columns(spec, shape(spec, answers[sid]))).where(
-                Submission.id == sid).execute()
-            done += 1
+    for form_id, version in list(Submission.select(Submission.form_id, Submission.form_version)
+                                 .distinct().tuples()):
+        spec = catalog.version(form_id, version)
+        if spec is None:        # a version never published: the export rebuilds it by name
+            continue
+        digest, last = layout_digest(spec), 0
+        while True:
+            ids = [sid for (sid,) in Submission.select(Submission.id).where(
+                (Submission.form_id == form_id) & (Submission.form_version == version) &
+                (Submission.id > last) & ((Submission.cells_layout != digest) |
+                                          Submission.cells_layout.is_null()))
+                .order_by(Submission.id).limit(batch).tuples()]
+            if not ids:
+                break
+            last = ids[-1]
+            answers = answer_rows_of(ids)
+            for sid in ids:
+                Submission.update(**columns(spec, shape(spec, answers[sid]))).where(
+                    Submission.id == sid).execute()
+            done += len(ids)
+    return done

@@ -181,14 +181,14 @@ class Export:
             Submission.area, Submission.surveyor, Submission.channel, Submission.status,
             Submission.cells, Submission.pii_cells if with_pii else SQL("NULL"),
             Submission.cells_formula, Submission.cells_layout).where(self.condition)
-        local, layout = _LocalTimes(self.zone), cells.LAYOUT
+        local = _LocalTimes(self.zone)
         for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
             for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
                  formula, written_in) in batch:
                 version = versions.get(ver)
-                if version is None or public is None or written_in != layout:
+                if version is None or public is None or written_in != version.layout:
                     # no cells kept (stored before step 2 by a version never published), cells in
-                    # another layout than this code's (cells.LAYOUT: until `doorstep init` rewrites
+                    # another layout than this code's (cells.layout_digest: until `doorstep init` rewrites
                     # them), or a version whose definition is gone: rebuilt from the answer rows
                     version = version or versions[self.spec.version]
                     public, pii, formula = self._rebuild(sid, version.spec)
@@ -283,6 +283,7 @@ class _Version:
     def __init__(self, spec: FormSpec, keys: tuple[cells.Key, ...], text_allowed: bool):
         self.spec = spec
         kept = cells.layout(spec)
+        self.layout = cells.layout_digest(spec)     # what its rows' cells_layout should be
         # ready text only when the kept cells are the columns (and not a lone cell: csv.writer
         # quotes an empty lone field, "", where in a row it writes nothing)
         self.direct = text_allowed and kept.public == keys and len(keys) != 1

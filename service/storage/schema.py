@@ -234,9 +234,10 @@ def _answer_indexes(migrator):
 
 @step(5, "export cells record the layout they were written in")
 def _cells_layout(migrator):
-    """`submission.cells_layout` (cells.LAYOUT, a digest of how cells are laid out): rows whose
-    layout is not the running code's are rebuilt by the export and rewritten by `doorstep init`.
-    Cells stored until now were written by steps 2 and the writers of this same layout."""
+    """`submission.cells_layout` (cells.layout_digest: how a form version's cells are laid out):
+    rows whose layout is not their version's digest are rebuilt by the export and rewritten by
+    `doorstep init`. Cells stored until now were written by step 2 and the writers of this same
+    layout; rows of a version never published keep NULL (the export rebuilds those anyway)."""
     from peewee import CharField
 
     from service.records import cells
@@ -244,4 +245,7 @@ def _cells_layout(migrator):
     if "cells_layout" not in {c.name for c in db.get_columns("submission")}:
         migrator.migrate(migrator.add_column("submission", "cells_layout",
                                              CharField(max_length=16, null=True)))
-    Submission.update(cells_layout=cells.LAYOUT).where(Submission.cells.is_null(False)).execute()
+    for (form_id, version), spec in _stored_specs().items():
+        Submission.update(cells_layout=cells.layout_digest(spec)).where(
+            (Submission.form_id == form_id) & (Submission.form_version == version) &
+            Submission.cells.is_null(False)).execute()
