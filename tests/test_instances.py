@@ -22,6 +22,7 @@ import psycopg2
 import pytest
 
 from . import live
+from .ci import in_ci
 from .conftest import TEST_FORMS, database_url_for, hidden, receipt
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
@@ -74,7 +75,7 @@ def instances(tmp_path_factory):
     """Two gunicorn instances (2 workers each) on one PostgreSQL schema made by `doorstep init`."""
     home = tmp_path_factory.mktemp("instances")
     redis_missing = redis_problem()
-    if redis_missing and os.environ.get("CI"):
+    if redis_missing and in_ci():
         pytest.fail(f"Redis at {REDIS_URL} does not answer: {redis_missing}")
     prefix = None if redis_missing else f"doorstep-test-{secrets.token_hex(4)}"
     env = {**os.environ, "DATABASE_URL": database_url_for(home), "FORMS_DIR": str(TEST_FORMS),
