@@ -17,6 +17,7 @@ from service import links
 from service.links import sheets
 from service.config import ROOT
 from service.office import clock
+from service.records import cells
 from service.records.vocabulary import LINK_CHANNELS
 from service.storage.models import Area, User
 
@@ -50,6 +51,9 @@ def init_command():
         click.echo(f"error: {line}", err=True)
     if problems:
         sys.exit(1)
+    rewritten = cells.rewrite_stale(catalog)
+    if rewritten:
+        click.echo(f"export cells rewritten in this release's layout: {rewritten} submission(s)")
     click.echo(f"database ready; {len(list(catalog))} form(s) published: "
                + ", ".join(spec.id for spec in catalog))
     if not User.select().exists():

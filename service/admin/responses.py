@@ -98,7 +98,7 @@ def responses(form_id):
     total = query.count()
     page = max(1, request.args.get("page", 1, type=int))
     rows = list(query.paginate(page, PAGE_SIZE))
-    columns = [q for q in spec.questions() if q.answerable and q.type != "repeat"][:4]
+    columns = [q for q in spec.questions() if q.answerable and not q.is_group][:4]
     areas = {a.id: a for a in Area.select().where(
         Area.id.in_([r.area_id for r in rows if r.area_id]))} if rows else {}
     surveyors = {u.id: u for u in User.select().where(
@@ -122,7 +122,7 @@ def _detail(spec, answers: dict, revealed):
         for q in section.questions:
             if not q.answerable:
                 continue
-            if q.type == "repeat":
+            if q.is_group:
                 items = [[(c, _cell(c, item, revealed)) for c in q.questions if c.answerable]
                          for item in answers.get(q.name, [])]
                 entries.append((q, items))
@@ -189,7 +189,7 @@ def correct(submission_id, question):
     spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
                                                               submission.form_version)
     q = spec.question(question) if spec else None
-    if q is None or not q.answerable or q.type == "repeat":
+    if q is None or not q.answerable or q.is_group:
         abort(404)
     parent = spec.parent_of(q.name)
     item = request.args.get("item", type=int) if parent else None

@@ -21,7 +21,7 @@ def answer_rows(spec: FormSpec, answers: dict) -> list[dict]:
     for q in spec.questions():
         if q.name not in answers:
             continue
-        if q.type == "repeat":
+        if q.is_group:
             for i, item in enumerate(answers[q.name]):
                 for child in q.questions:
                     if child.name in item:
@@ -51,7 +51,7 @@ def shape(spec: FormSpec, rows) -> dict:
             while len(items) <= item:
                 items.append({})
             target = items[item]
-        if q.type == "select_multiple":
+        if q.qtype.multiple:
             target.setdefault(name, []).append(value)
         else:
             target[name] = _typed(q, value)
@@ -84,7 +84,7 @@ def walk(spec: FormSpec, answers: dict, sensitive_ok: bool):
         if not q.answerable:
             continue
         shown = is_shown(q, kept.get, sensitive_ok)
-        if q.type != "repeat":
+        if not q.is_group:
             yield q, None, shown, answers.get(q.name)
             if shown and q.name in answers:
                 kept[q.name] = answers[q.name]

@@ -49,7 +49,7 @@ def keys_for(spec: FormSpec, answers: dict) -> Counter:
     for q in spec.questions():
         if q.name not in answers:
             continue
-        if q.type == "repeat":
+        if q.is_group:
             # an item left blank has no answer rows: not counted (as the recount and raw counts)
             items = [item for item in answers[q.name] if item]
             if not items:

@@ -133,7 +133,7 @@ class Export:
         self.specs = [spec] + [s for s in (catalog.version(spec.id, v) for v in sorted(versions))
                                if s is not None]
         self.questions = [q for q in _questions(self.specs) if _wanted(q, opts)]
-        self.groups = [q for q in self.questions if q.type == "repeat"]
+        self.groups = [q for q in self.questions if q.is_group]
         self.rows_written = 0
         self.zone = clock.current().zone
 
@@ -148,7 +148,7 @@ class Export:
     def main_columns(self) -> list[Column]:
         cols = []
         for q in self.questions:
-            if q.type != "repeat":
+            if not q.is_group:
                 cols += _question_columns(q, self.opts)
         return cols
 
@@ -167,7 +167,7 @@ class Export:
         default download) comes as ready CSV text: its metadata, then `cells` as stored, unless
         that text may hold a formula. Other rows are lists of cells (for `csv_chunks` or XLSX)."""
         check = neutralise if for_csv else _same
-        keys = tuple(k for q in self.questions if q.type != "repeat" for k in cells.keys(q))
+        keys = tuple(k for q in self.questions if not q.is_group for k in cells.keys(q))
         versions = {s.version: _Version(s, keys, for_csv and not self.opts.labels)
                     for s in self.specs}
         relabel = self._relabel(keys, check) if self.opts.labels else []
