@@ -29,7 +29,7 @@ from service.admin import bp
 from service.office import clock
 from service.records.vocabulary import LINK_CHANNELS
 from service.admin.forms import ConfirmForm
-from service.admin.people import _area_choices
+from service.admin.people import area_choices
 
 PAGE_SIZE = 100
 # shown as _(state); listed so that the message extractor finds them
@@ -150,7 +150,7 @@ def link_new():
     me = auth.current_user()
     form = LinkForm()
     form.form_id.choices = _form_choices()
-    form.area.choices = _area_choices(me)
+    form.area.choices = area_choices(me)
     form.surveyor.choices = _surveyor_choices(me)
     if form.validate_on_submit():
         area = policy.get_area_or_404(me, form.area.data)
@@ -171,7 +171,7 @@ def links_bulk():
     me = auth.current_user()
     form = BulkLinkForm()
     form.form_id.choices = _form_choices()
-    form.areas.choices = _area_choices(me)
+    form.areas.choices = area_choices(me)
     if form.validate_on_submit():
         chosen = [policy.get_area_or_404(me, code) for code in form.areas.data]
         with write_transaction():

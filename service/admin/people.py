@@ -10,7 +10,7 @@ from service.admin import bp
 from service.admin.forms import AreaForm, ConfirmForm, UserForm
 
 
-def _area_choices(user, blank=None):
+def area_choices(user, blank=None):
     choices = [("", blank)] if blank is not None else []
     for a in policy.visible_areas(user):
         choices.append((a.code, "\u3000" * areas.depth(a) + f"{a.name} ({a.code})"))
@@ -30,7 +30,7 @@ def user_new():
     me = auth.current_user()
     form = UserForm()
     form.role.choices = [(r, r) for r in policy.roles_assignable(me)]
-    form.area.choices = _area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
+    form.area.choices = area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
     if form.validate_on_submit():
         area = policy.get_area_or_404(me, form.area.data) if form.area.data else None
         if area is None and policy.needs_area(form.role.data):
@@ -80,7 +80,7 @@ def user_action(user_id, action):
 def areas_page():
     me = auth.current_user()
     form = AreaForm()
-    form.parent.choices = _area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
+    form.parent.choices = area_choices(me, blank="—" if policy.can(me, "areas.all") else None)
     if form.validate_on_submit():
         parent = policy.get_area_or_404(me, form.parent.data) if form.parent.data else None
         if parent is None and not policy.can(me, "areas.all"):
