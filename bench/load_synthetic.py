@@ -92,7 +92,7 @@ class Prepared:
     answers: list[tuple]                           # (question, item, value, number)
     keys: Counter                                  # tally (question, value) → n
     sensitive: bool
-    cells: dict | None = None                      # Submission.cells, pii_cells (cells.py)
+    cells: dict | None = None                      # Submission.cells, … cells_layout (cells.py)
 
 
 def prepare(spec: FormSpec, answers: dict, day_question: str | None, sensitive: bool) -> Prepared:
@@ -100,7 +100,7 @@ def prepare(spec: FormSpec, answers: dict, day_question: str | None, sensitive: 
         answers[day_question] = PLACEHOLDER
     rows = [(r["question"], r["item"], r["value"], r["number"]) for r in answer_rows(spec, answers)]
     return Prepared(json.dumps(answers, ensure_ascii=False, sort_keys=True), rows,
-                    keys_for(spec, answers), sensitive, cells.encode(spec, answers))
+                    keys_for(spec, answers), sensitive, cells.columns(spec, answers))
 
 
 def _receipt(i: int) -> str:
@@ -184,7 +184,7 @@ def load(spec: FormSpec, office: Office, n: int, *, seed: int = 1, days: int = 3
                              doc.document.replace(PLACEHOLDER, iso),
                              doc.cells["cells"].replace(PLACEHOLDER, iso),
                              doc.cells["pii_cells"].replace(PLACEHOLDER, iso),
-                             doc.cells["cells_formula"]))
+                             doc.cells["cells_formula"], doc.cells["cells_layout"]))
                 answers.extend((sid, fid, q, item, iso if v == PLACEHOLDER else v, num)
                                for q, item, v, num in doc.answers)
                 if void:
@@ -226,8 +226,8 @@ def _flush(conn, subs, answers, changes) -> int:
     conn.executemany(
         'INSERT INTO submission (id, uuid, receipt, form_id, form_version, received_at, day, '
         'channel, status, area_id, surveyor_id, link_id, lang, consent, sensitive_consent, answers,'
-        ' cells, pii_cells, cells_formula)'
-        ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', subs)
+        ' cells, pii_cells, cells_formula, cells_layout)'
+        ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', subs)
     conn.executemany('INSERT INTO answer (submission_id, form_id, question, item, value, number) '
                      'VALUES (?, ?, ?, ?, ?, ?)', answers)
     conn.executemany('INSERT INTO status_change (submission_id, old_status, new_status, reason, '
