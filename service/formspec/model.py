@@ -83,9 +83,14 @@ class Question:
 
     @property
     def qtype(self):
-        """The registry's entry for this question's type (service/formspec/types)."""
-        from service.formspec.types import get    # the registry reads the model: import late
-        return get(self.type)
+        """The registry's entry for this question's type (service/formspec/types), looked up once
+        per question: a submission asks it a few hundred times."""
+        entry = self.__dict__.get("_qtype")
+        if entry is None:
+            from service.formspec.types import get    # the registry reads the model: import late
+            entry = get(self.type)
+            object.__setattr__(self, "_qtype", entry)
+        return entry
 
     @property
     def answerable(self) -> bool:
