@@ -20,7 +20,10 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: Names the wire format reserves for itself; a question may not take them.
-RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent", "lang"})
+RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent", "lang",
+                      "household", "base_version", "outcome"})
+#: A ledger form's question that holds the household's address.
+LEDGER_ADDRESS = "address"
 
 class FormError(Exception):
     """One or more definitions are invalid; `problems` holds one line per problem."""
@@ -83,7 +86,7 @@ def parse(data, where: str = "<form>") -> FormSpec:
         check.problem("", "a form definition must be a mapping with id, version, title and sections")
         raise FormError(check.problems)
     _unknown_keys(check, "", data, {"id", "version", "title", "description", "consent",
-                                      "sensitive_consent", "sections"})
+                                      "sensitive_consent", "sections", "ledger"})
     form_id = data.get("id")
     if not isinstance(form_id, str) or not ID_RE.match(form_id):
         check.problem("", f"id {form_id!r} must be lower-case letters, digits, '-' or '_'")
@@ -96,6 +99,10 @@ def parse(data, where: str = "<form>") -> FormSpec:
     description = _text(check, "description", data.get("description")) or Text("")
     consent = _consent(check, "consent", data.get("consent"))
     sensitive_consent = _consent(check, "sensitive_consent", data.get("sensitive_consent"))
+    ledger = data.get("ledger", False)
+    if not isinstance(ledger, bool):
+        check.problem("", "ledger must be true or false")
+        ledger = False
 
     sections_data = data.get("sections")
     if not isinstance(sections_data, list) or not sections_data:
@@ -117,9 +124,14 @@ def parse(data, where: str = "<form>") -> FormSpec:
 
     spec = FormSpec(id=form_id, version=version, title=title or Text(""), description=description,
                     sections=tuple(sections), consent=consent, sensitive_consent=sensitive_consent,
-                    source=data)
+                    ledger=ledger, source=data)
     if spec.has_sensitive and spec.sensitive_consent is None:
         check.problem("", "the form has sensitive questions but no sensitive_consent block")
+    address = spec.question(LEDGER_ADDRESS)
+    if ledger and (address is None or spec.parent_of(LEDGER_ADDRESS) is not None
+                   or not address.qtype.text_like or not address.required):
+        check.problem("", f"a ledger form needs a required top-level text question named "
+                          f"'{LEDGER_ADDRESS}': it finds the household again and spots duplicates")
     if check.problems:
         raise FormError(check.problems)
     return spec
@@ -177,11 +189,12 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
     label = _text(check, f"{ctx} label", data.get("label"), required=True) or Text(name)
     hint = _text(check, f"{ctx} hint", data.get("hint"))
     flags = {}
-    for flag in ("required", "pii", "sensitive"):
-        value = data.get(flag, False)
+    for flag, default in (("required", False), ("pii", False), ("sensitive", False),
+                          ("prefill", True)):
+        value = data.get(flag, default)
         if not isinstance(value, bool):
             check.problem(ctx, f"{flag} must be true or false")
-            value = False
+            value = default
         flags[flag] = value
     show_if = None
     if "show_if" in data:

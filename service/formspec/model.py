@@ -70,6 +70,7 @@ class Question:
     required: bool = False
     pii: bool = False
     sensitive: bool = False
+    prefill: bool = True       # a ledger revisit shows the household's current answer (not: asked fresh)
     show_if: Condition | None = None
     choices: tuple[Choice, ...] = ()
     min: Any = None
@@ -132,6 +133,7 @@ class FormSpec:
     sections: tuple[Section, ...]
     consent: Consent | None = None
     sensitive_consent: Consent | None = None
+    ledger: bool = False       # a household form: each submission is a visit to one household
     source: dict = field(default_factory=dict, compare=False, repr=False)
 
     def questions(self) -> Iterator[Question]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 
@@ -11,19 +10,15 @@ from flask import current_app
 from peewee import IntegrityError
 
 from service.office import clock
-from service.records import cells, tally
-from service.records.vocabulary import STATUSES
+from service.records import cells, ledger, tally
+from service.records.vocabulary import READ_ALOUD, STATUSES, read_aloud_code
 from service.records.answers import current_answers, now_hidden, rows_for, answer_rows
 from service.storage.db import db, insert_row, insert_rows, is_sqlite, write_transaction
 from service.formspec import FormSpec, Question
 from service.storage.models import Answer, Correction, StatusChange, Submission, utcnow
 
-RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I: read aloud over a phone
-
-
-def new_receipt() -> str:
-    code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
-    return f"{code[:4]}-{code[4:]}"
+RECEIPT_ALPHABET = READ_ALOUD
+new_receipt = read_aloud_code
 
 
 @dataclass(frozen=True)
@@ -132,15 +127,29 @@ def find(submission_uuid: str) -> Submission | None:
     return Submission.get_by_id(row[0]) if row else None
 
 
+@dataclass(frozen=True)
+class Visit:
+    """What a ledger form's post says about its household: none for a first visit (a new
+    household is registered), else its code and the version its page was prefilled from."""
+
+    household: str | None = None
+    base_version: int | None = None
+
+
 def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "zh",
           consent: bool = False, sensitive_consent: bool = False,
-          attribution: Attribution = Attribution()) -> tuple[Submission, bool]:
+          attribution: Attribution = Attribution(),
+          visit: Visit = Visit()) -> tuple[Submission, bool]:
     """Store one submission with its answer rows in one transaction.
 
     Returns (submission, created). Posting a UUID that is already stored returns the stored one
     untouched, so a double tap or a retry after a lost response shows the same receipt. The unique
     UUID decides (the insert fails and the stored one is returned): the form view has already
     looked the UUID up once, so no second look-up is spent on every new submission.
+
+    A ledger form's submission is a visit: its household is registered or brought up to date in
+    the same transaction (ledger.py); ledger.LedgerError (unknown or closed household) stores
+    nothing.
     """
     rows = answer_rows(spec, answers)
     keys = tally.keys_for(spec, answers)
@@ -150,18 +159,25 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
         received = utcnow()
         try:
             with write_transaction():
+                household = ledger.open_visit(spec, visit.household, visit.base_version,
+                                              attribution.area_id) if spec.ledger else None
                 submission = Submission(
                     received_at=received, day=clock.current().day_of(received),
                     uuid=submission_uuid, receipt=new_receipt(), form_id=spec.id,
                     form_version=spec.version, channel=attribution.channel,
                     area=attribution.area_id, surveyor=attribution.surveyor_id,
                     link=attribution.link_id, lang=lang, consent=consent,
-                    sensitive_consent=sensitive_consent, answers=document, **kept_cells)
+                    sensitive_consent=sensitive_consent, answers=document, **kept_cells,
+                    household=household.id if household else None,
+                    base_version=visit.base_version)
                 insert_row(submission)
                 for row in rows:
                     row["submission"] = submission.id
                 insert_rows(Answer, rows, plain=True)   # ~40 rows: insert_many was slow
                 tally.count(submission, keys)
+                if household is not None:
+                    ledger.record_visit(spec, household, submission, answers, visit.base_version,
+                                        sensitive_consent)
             return submission, True
         except IntegrityError:
             existing = find(submission_uuid)

@@ -5,9 +5,22 @@ them for the message extractor); the database, exports and the API carry the cod
 """
 from __future__ import annotations
 
+import secrets
+
 #: How a submission came in: the open form (`/f/<id>`), a surveyor's QR link, a household's QR link.
 CHANNELS = ("web", "surveyor", "self")
 #: The channels a QR link can fix (the open form is `web`).
 LINK_CHANNELS = ("surveyor", "self")
 #: A submission's status: nothing is ever deleted, a duplicate or void one stops counting.
 STATUSES = ("valid", "duplicate", "void")
+#: A household's status in the ledger: only an active one is visited.
+HOUSEHOLD_STATUSES = ("active", "moved_out", "merged", "closed")
+
+#: The letters of codes people read aloud over a phone (receipts, household codes): no 0/O, 1/I.
+READ_ALOUD = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def read_aloud_code() -> str:
+    """Eight random letters of READ_ALOUD as XXXX-XXXX (40 bits)."""
+    code = "".join(secrets.choice(READ_ALOUD) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"

@@ -92,6 +92,40 @@ class Link(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class Household(BaseModel):
+    """One household of a ledger form (台帐): registered by a first visit, kept current by later ones.
+
+    `current` is the JSON answers document as it stands after every visit, correction and import
+    (service/records/ledger.py); `version` counts the changes applied, and a revisit names the
+    version it was prefilled from (`Submission.base_version`) so that answers changed meanwhile
+    by someone else become conflicts instead of being overwritten.
+    """
+
+    code = CharField(max_length=16, unique=True)          # read aloud, like a receipt: XXXX-XXXX
+    form_id = CharField(max_length=64)
+    area = ForeignKeyField(Area, null=True, backref="households", on_delete="RESTRICT")
+    address = CharField(max_length=500, default="")
+    address_key = CharField(max_length=500, default="")   # normalised, to spot duplicates
+    id_key = CharField(max_length=32, null=True)          # an ID number answered, likewise
+    status = CharField(max_length=16, default="active")   # active | moved_out | merged | closed
+    version = IntegerField(default=0)
+    current = TextField(default="{}")
+    visits = IntegerField(default=0)
+    last_visit_at = DateTimeField(null=True)
+    registered_at = DateTimeField(default=utcnow)
+    merged_into = ForeignKeyField("self", null=True, backref="merged", on_delete="RESTRICT")
+    duplicate_of = ForeignKeyField("self", null=True, backref="possible_duplicates",
+                                   on_delete="RESTRICT")   # flagged until merged or dismissed
+    door_token = CharField(max_length=32, unique=True)    # the door-plate QR code's token
+
+    class Meta:
+        indexes = (
+            (("form_id", "area", "address_key"), False),
+            (("form_id", "id_key"), False),
+            (("form_id", "status", "last_visit_at"), False),
+        )
+
+
 class Submission(BaseModel):
     """One response to one version of a form."""
 
@@ -115,6 +149,8 @@ class Submission(BaseModel):
     pii_cells = TextField(null=True)               # … those of pii questions, kept apart
     cells_formula = BooleanField(default=False)    # a cell of `cells` starts like a formula
     cells_layout = CharField(max_length=16, null=True)   # cells.LAYOUT they were written in
+    household = ForeignKeyField(Household, null=True, backref="visits_made", on_delete="RESTRICT")
+    base_version = IntegerField(null=True)         # the household version a revisit started from
 
     class Meta:
         indexes = (
@@ -173,6 +209,44 @@ class StatusChange(BaseModel):
     at = DateTimeField(default=utcnow)
 
 
+class HouseholdChange(BaseModel):
+    """One question of a household changed: by a visit, an office correction, an import or the
+    office resolving a conflict. Values are JSON; `version` is the household's after it."""
+
+    household = ForeignKeyField(Household, backref="changes", on_delete="CASCADE")
+    question = CharField(max_length=64)
+    old_value = TextField()
+    new_value = TextField()
+    version = IntegerField()
+    source = CharField(max_length=16)        # visit | correction | import | resolve | merge
+    submission = ForeignKeyField(Submission, null=True, backref="household_changes",
+                                 on_delete="RESTRICT")
+    user = ForeignKeyField(User, null=True, backref="household_changes", on_delete="RESTRICT")
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("household", "question", "version"), False),)
+
+
+class HouseholdConflict(BaseModel):
+    """A question a late visit answered differently from a change made since that visit's base:
+    the household keeps the newer value until the office picks one."""
+
+    household = ForeignKeyField(Household, backref="conflicts", on_delete="CASCADE")
+    question = CharField(max_length=64)
+    kept_value = TextField()                 # the household's value when the visit arrived
+    visit_value = TextField()                # what the late visit said
+    submission = ForeignKeyField(Submission, backref="household_conflicts", on_delete="RESTRICT")
+    at = DateTimeField(default=utcnow)
+    resolved_at = DateTimeField(null=True)
+    resolved_by = ForeignKeyField(User, null=True, backref="resolved_conflicts",
+                                  on_delete="RESTRICT")
+    chosen = TextField(null=True)
+
+    class Meta:
+        indexes = ((("household", "resolved_at"), False),)
+
+
 class Tally(BaseModel):
     """Pre-aggregated counts of valid submissions, kept in step with every write.
 
@@ -215,8 +289,8 @@ class AuditEvent(BaseModel):
     detail = TextField(default="{}")
 
 
-MODELS = [FormVersion, Area, User, LoginSession, Link, Submission, Answer, Correction,
-          StatusChange, Tally, AuditEvent]
+MODELS = [FormVersion, Area, User, LoginSession, Link, Household, Submission, Answer, Correction,
+          StatusChange, HouseholdChange, HouseholdConflict, Tally, AuditEvent]
 
 
 def create_tables() -> None:

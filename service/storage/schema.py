@@ -249,3 +249,21 @@ def _cells_layout(migrator):
         Submission.update(cells_layout=cells.layout_digest(spec)).where(
             (Submission.form_id == form_id) & (Submission.form_version == version) &
             Submission.cells.is_null(False)).execute()
+
+
+@step(6, "the household ledger: households, their changes and conflicts; visits name theirs")
+def _ledger(migrator):
+    """Tables `household`, `household_change` and `household_conflict`, and on `submission` the
+    household a visit belongs to and the household version a revisit started from."""
+    from peewee import ForeignKeyField, IntegerField
+
+    from service.storage.models import Household, HouseholdChange, HouseholdConflict
+    db.create_tables([Household, HouseholdChange, HouseholdConflict], safe=True)
+    existing = {c.name for c in db.get_columns("submission")}
+    if "household_id" not in existing:
+        migrator.migrate(migrator.add_column(
+            "submission", "household_id",
+            ForeignKeyField(Household, null=True, field=Household.id, on_delete="RESTRICT")))
+    if "base_version" not in existing:
+        migrator.migrate(migrator.add_column("submission", "base_version",
+                                             IntegerField(null=True)))

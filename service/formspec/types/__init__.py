@@ -20,7 +20,7 @@ from service.formspec.types.text import IdNumber, Phone, Text, Textarea
 
 #: Declaration keys every question may have.
 COMMON_KEYS = frozenset({"name", "type", "label", "hint", "required", "pii", "sensitive",
-                         "show_if"})
+                         "show_if", "prefill"})
 
 REGISTRY: dict[str, QuestionType] = {}
 

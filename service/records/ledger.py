@@ -1,0 +1,263 @@
+"""The household ledger (台帐): households registered by a first visit and kept current by later ones.
+
+A ledger form's submission is a visit to one household. The first visit registers it (a new code);
+a revisit names its code and the household version its page was prefilled from (`base_version`).
+The household's `current` answers take each question's newest value, question by question:
+
+- a question the visit left as it found it (its answer equals the value at the visit's base) keeps
+  the household's value, whatever happened since;
+- a question nobody changed since the base takes the visit's answer;
+- a question changed both since the base and by the visit, to different values, is a conflict: the
+  household keeps the newer value, and the office picks (`resolve`). Nothing is lost either way:
+  the visit itself is stored whole, as every submission is.
+
+Sensitive questions are applied only from visits that gave the sensitive consent (otherwise they
+were neither asked nor prefilled). Every change is a `HouseholdChange` (old → new, which visit or
+who, when); all of it happens in the transaction that stores the visit (submissions.store).
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import unicodedata
+
+from service.formspec import FormSpec
+from service.formspec.loader import LEDGER_ADDRESS
+from service.records.vocabulary import read_aloud_code
+from service.storage.db import is_sqlite
+from service.storage.models import (
+    Household, HouseholdChange, HouseholdConflict, Submission, utcnow,
+)
+
+#: Households that can still be visited; a visit to a moved-out or closed one is refused.
+VISITABLE = ("active",)
+
+
+class LedgerError(Exception):
+    """A visit the ledger refuses; `reason` is one of: unknown, closed, version."""
+
+    def __init__(self, reason: str, household: Household | None = None):
+        super().__init__(reason)
+        self.reason, self.household = reason, household
+
+
+def normalise_address(text: str) -> str:
+    """An address as compared for duplicates: full-width forms folded (NFKC), case, spaces and
+    punctuation dropped ("3号楼 2单元" and "3号楼2单元。" are one address)."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return re.sub(r"[\W_]+", "", folded)
+
+
+def _dump(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def current(household: Household) -> dict:
+    return json.loads(household.current or "{}")
+
+
+def prefill(spec: FormSpec, household: Household, sensitive_ok: bool) -> dict:
+    """The answers a revisit's page starts from: the current ones, except questions asked fresh
+    on every visit (`prefill: false`) and, without the sensitive consent, sensitive ones."""
+    now = current(household)
+    return {q.name: now[q.name] for q in spec.questions()
+            if q.name in now and q.prefill and (sensitive_ok or not q.sensitive)}
+
+
+def find(code: str) -> Household | None:
+    """A household by its code (as typed: case and the dash are forgiven), following merges."""
+    text = re.sub(r"[^0-9A-Za-z]", "", code or "").upper()
+    if len(text) != 8:
+        return None
+    household = Household.get_or_none(Household.code == f"{text[:4]}-{text[4:]}")
+    seen = 0
+    while household is not None and household.merged_into_id is not None and seen < 20:
+        household, seen = Household.get_by_id(household.merged_into_id), seen + 1
+    return household
+
+
+def _locked(household_id: int) -> Household:
+    """The household as it is now, locked until the transaction ends (two visits at once apply
+    one after the other). SQLite's IMMEDIATE transaction already holds the write lock."""
+    query = Household.select().where(Household.id == household_id)
+    return (query if is_sqlite() else query.for_update()).get()
+
+
+def open_visit(spec: FormSpec, code: str | None, base_version: int | None,
+               area_id: int | None) -> Household:
+    """The household a visit is for, inside the visit's write transaction: a new one for a first
+    visit (no code), else the named one, locked. Raises LedgerError for an unknown, closed or
+    moved-out household, or a base version the household never had."""
+    if code is None:
+        return Household.create(code=read_aloud_code(), form_id=spec.id, area=area_id,
+                                door_token=secrets.token_urlsafe(12), version=0)
+    found = find(code)
+    if found is None or found.form_id != spec.id:
+        raise LedgerError("unknown")
+    household = _locked(found.id)
+    if household.status not in VISITABLE:
+        raise LedgerError("closed", household)
+    if base_version is not None and not 0 <= base_version <= household.version:
+        raise LedgerError("version", household)
+    return household
+
+
+def record_visit(spec: FormSpec, household: Household, submission: Submission, answers: dict,
+                 base_version: int | None, sensitive_ok: bool) -> list[HouseholdConflict]:
+    """Apply a stored visit's answers to its household (see the module docstring); returns the
+    conflicts it raised. A first visit's answers all apply."""
+    now = current(household)
+    base = household.version if base_version is None else base_version
+    since = _changed_since(household, base)
+    changes, conflicts = [], []
+    for q in spec.questions():
+        if not q.answerable or (q.sensitive and not sensitive_ok):
+            continue
+        new, old = answers.get(q.name), now.get(q.name)
+        if new == old:
+            continue
+        if q.name in since:
+            if new == since[q.name]:      # the visit kept what it was shown: the newer value stays
+                continue
+            conflicts.append(HouseholdConflict(
+                household=household, question=q.name, kept_value=_dump(old),
+                visit_value=_dump(new), submission=submission))
+            continue
+        changes.append((q.name, old, new))
+    for name, _old, new in changes:
+        _set(now, name, new)
+    _save(household, now, changes, "visit", submission=submission, visited=True)
+    for conflict in conflicts:
+        conflict.save()
+    if household.visits == 1:
+        _flag_duplicate(spec, household)
+    return conflicts
+
+
+def _changed_since(household: Household, base: int) -> dict:
+    """Questions changed after version `base`, each with its value at `base` (the old value of
+    its first change since)."""
+    found: dict = {}
+    for question, old in (HouseholdChange.select(HouseholdChange.question,
+                                                 HouseholdChange.old_value)
+                          .where((HouseholdChange.household == household) &
+                                 (HouseholdChange.version > base))
+                          .order_by(HouseholdChange.version, HouseholdChange.id).tuples()):
+        found.setdefault(question, json.loads(old))
+    return found
+
+
+def _set(document: dict, name: str, value) -> None:
+    document.pop(name, None)
+    if value is not None and value != [] and value != "":
+        document[name] = value
+
+
+def _save(household: Household, now: dict, changes: list, source: str, *, submission=None,
+          user=None, visited=False) -> None:
+    """Write the household's new current answers, one HouseholdChange per changed question, and
+    a new version when anything changed."""
+    if changes:
+        household.version += 1
+        HouseholdChange.insert_many([
+            {"household": household.id, "question": name, "old_value": _dump(old),
+             "new_value": _dump(new), "version": household.version, "source": source,
+             "submission": submission.id if submission is not None else None,
+             "user": user.id if user is not None else None}
+            for name, old, new in changes]).execute()
+    household.current = _dump(now)
+    address = now.get(LEDGER_ADDRESS)
+    if isinstance(address, str):
+        household.address, household.address_key = address[:500], normalise_address(address)[:500]
+    household.id_key = next((str(v) for v in _id_numbers(now)), None)
+    fields = [Household.current, Household.version, Household.address, Household.address_key,
+              Household.id_key]
+    if visited:
+        household.visits += 1
+        household.last_visit_at = submission.received_at if submission is not None else utcnow()
+        fields += [Household.visits, Household.last_visit_at]
+    household.save(only=fields)
+
+
+def _id_numbers(answers: dict):
+    """ID numbers among the top-level answers (for spotting the same household twice)."""
+    for value in answers.values():
+        if isinstance(value, str) and re.fullmatch(r"\d{17}[\dX]", value):
+            yield value
+
+
+def _flag_duplicate(spec: FormSpec, household: Household) -> None:
+    """A new registration with the address of a household of the same area, or an ID number
+    already registered, is flagged as a possible duplicate of the older one."""
+    others = Household.select().where(
+        (Household.form_id == spec.id) & (Household.id != household.id) &
+        (Household.status != "merged"))
+    same = None
+    if household.address_key:
+        area = (Household.area.is_null() if household.area_id is None
+                else Household.area == household.area_id)
+        same = others.where(area & (Household.address_key == household.address_key)).first()
+    if same is None and household.id_key:
+        same = others.where(Household.id_key == household.id_key).first()
+    if same is not None:
+        household.duplicate_of = same
+        household.save(only=[Household.duplicate_of])
+
+
+def open_conflicts(household: Household):
+    return (HouseholdConflict.select()
+            .where((HouseholdConflict.household == household) &
+                   HouseholdConflict.resolved_at.is_null())
+            .order_by(HouseholdConflict.id))
+
+
+def resolve(conflict: HouseholdConflict, chosen, user) -> None:
+    """The office picks a conflict's value (the kept one, the visit's, or another): it becomes
+    the household's, as a change of its own. Call inside a write transaction."""
+    household = _locked(conflict.household_id)
+    now = current(household)
+    old = now.get(conflict.question)
+    changes = [] if old == chosen else [(conflict.question, old, chosen)]
+    _set(now, conflict.question, chosen)
+    _save(household, now, changes, "resolve", user=user)
+    HouseholdConflict.update(resolved_at=utcnow(), resolved_by=user, chosen=_dump(chosen)).where(
+        HouseholdConflict.id == conflict.id).execute()
+
+
+def correct(household: Household, question: str, value, user, source: str = "correction") -> bool:
+    """Set one question of a household's current answers (the office, an import); returns whether
+    anything changed. Call inside a write transaction."""
+    household = _locked(household.id)
+    now = current(household)
+    old = now.get(question)
+    if old == value or (old is None and value in ("", [], None)):
+        return False
+    _set(now, question, value)
+    _save(household, now, [(question, old, value)], source, user=user)
+    return True
+
+
+def merge(duplicate: Household, into: Household, user) -> None:
+    """Merge `duplicate` into `into`: its code then leads to `into`, its visits and history stay
+    its own, and `into` takes its answers only for questions it has none for. Call inside a
+    write transaction."""
+    if duplicate.id == into.id:
+        raise ValueError("a household cannot be merged into itself")
+    into, duplicate = _locked(into.id), _locked(duplicate.id)
+    now, theirs = current(into), current(duplicate)
+    changes = [(name, None, value) for name, value in theirs.items() if name not in now]
+    for name, _old, value in changes:
+        now[name] = value
+    _save(into, now, changes, "merge", user=user)
+    Household.update(status="merged", merged_into=into, duplicate_of=None).where(
+        Household.id == duplicate.id).execute()
+    Household.update(duplicate_of=None).where(
+        (Household.id == into.id) & (Household.duplicate_of == duplicate.id)).execute()
+
+
+def set_status(household: Household, status: str) -> None:
+    """active, moved_out or closed (merging is `merge`'s). Call inside a write transaction."""
+    if status not in ("active", "moved_out", "closed"):
+        raise ValueError(status)
+    Household.update(status=status).where(Household.id == household.id).execute()
