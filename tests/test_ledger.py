@@ -200,3 +200,30 @@ def test_the_office_corrects_a_households_answer(book):
         assert ledger.correct(fresh(household), "size", 6, office)
         assert not ledger.correct(fresh(household), "size", 6, office)     # no change, no version
     assert now_of(household)["size"] == 6 and fresh(household).version == 2
+
+
+def test_a_self_report_changes_only_what_it_answers(book):
+    household = book(FIRST).household
+    submissions.store(book.spec, str(uuid.uuid4()), {"address": FIRST["address"], "size": 5},
+                      attribution=Attribution(channel="self"),
+                      visit=Visit(household.code, None, partial=True))
+    now = now_of(household)
+    assert now["size"] == 5 and now["income"] == 2000 and now["health"] == "良好"
+
+
+def test_a_visit_without_a_form_counts_as_a_visit_once_and_moved_out_moves_the_household(book):
+    from service.storage.models import VisitOutcome, utcnow
+    household = book(FIRST).household
+    the_uuid = str(uuid.uuid4())
+    for _ in range(2):     # a retry stores nothing new
+        with db.atomic():
+            made, _created = ledger.record_outcome(household.id, the_uuid, "not_home",
+                                                   received_at=utcnow(), day="2026-06-01")
+    assert VisitOutcome.select().count() == 1 and fresh(household).visits == 2
+    with db.atomic():
+        ledger.record_outcome(household.id, str(uuid.uuid4()), "moved_out",
+                              received_at=utcnow(), day="2026-06-02")
+    assert fresh(household).status == "moved_out" and fresh(household).visits == 3
+    with pytest.raises(ledger.LedgerError), db.atomic():
+        ledger.record_outcome(household.id, str(uuid.uuid4()), "no_change",
+                              received_at=utcnow(), day="2026-06-03")

@@ -17,7 +17,7 @@ from service import links
 from service.office import auth, policy
 from service.reports import aggregate
 from service.storage.db import db
-from service.storage.models import Area, Link, Submission, User, utcnow
+from service.storage.models import Area, Household, Link, Submission, User, utcnow
 
 from .conftest import PASSWORD, use_database_of
 
@@ -26,11 +26,12 @@ PLACES = {"own": "SQ1", "below": "G1", "above": "JD", "foreign": "SQ2", "none": 
 # What each role may do, written out: the behaviour the views had when they listed roles.
 MANAGER = {"responses.view", "responses.view_area", "responses.correct", "responses.reveal",
            "responses.status", "dashboard.view", "export", "export.pii", "links.manage",
-           "users.manage", "users.assign.surveyor", "areas.manage"}
+           "users.manage", "users.assign.surveyor", "areas.manage", "households.view",
+           "households.visit", "households.manage", "households.import"}
 EXPECTED = {
     "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager"},
     "manager": MANAGER,
-    "surveyor": {"responses.view", "responses.correct"},
+    "surveyor": {"responses.view", "responses.correct", "households.visit"},
 }
 
 # holder: (role, home area, the places whose areas it reaches)
@@ -70,7 +71,7 @@ def world_once(office_once):
     from argon2 import PasswordHasher
     use_database_of(office_once.app)
     made = office_once
-    made.links = {}
+    made.links, made.households = {}, {}
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     old = utcnow() - dt.timedelta(days=10)
     with made.app.app_context(), db.atomic():
@@ -86,6 +87,9 @@ def world_once(office_once):
                     area=made.areas.get(code)).id
             if code:
                 made.links[place] = links.create("kitchen", Area[made.areas[code]]).id
+            made.households[place] = Household.create(
+                code=f"HH{len(made.households):02d}-2222", form_id="ledger",
+                area=made.areas.get(code), door_token=f"door-{place}").id
             made.store(place, area=code)
             for by in ("sv1", "sv0"):
                 made.store(f"{place}/{by}", channel="surveyor", area=code, surveyor=by)
@@ -134,6 +138,8 @@ def test_each_holder_can_exactly_its_capabilities_in_its_scope(world, name):
     role, _home, reach = HOLDERS[name]
     things = [(f"area {p}", Area[world.areas[c]], p in reach) for p, c in PLACES.items() if c]
     things += [(f"link {p}", Link[i], p in reach) for p, i in world.links.items()]
+    things += [(f"household {p}", Household[i], p in reach)
+               for p, i in world.households.items()]
     things += [(f"submission {k}", Submission[i], sees_submission(name, k))
                for k, i in world.subs.items()]
     things += [(f"user {u.username}", u, manages(name, u)) for u in User.select()]
@@ -160,6 +166,14 @@ def test_the_scoped_queries_list_exactly_what_can_reaches(world, name):
         i for p, i in world.links.items() if "links.manage" in EXPECTED[role] and p in reach}
     assert {u.username for u in policy.manageable_users(me)} == {
         u.username for u in User.select() if "users.manage" in EXPECTED[role] and manages(name, u)}
+    assert {h.id for h in policy.households_for(me)} == {
+        i for p, i in world.households.items() if p in reach}    # every role views or visits
+    for place, i in world.households.items():
+        if place in reach:
+            assert policy.get_household_or_404(me, Household[i].code).id == i
+        else:
+            with pytest.raises(NotFound):
+                policy.get_household_or_404(me, Household[i].code)
     for place, code in PLACES.items():
         if code and place not in reach:
             with pytest.raises(NotFound):

@@ -19,7 +19,7 @@ from typing import Protocol
 from flask import abort, current_app
 
 from service.office import auth
-from service.storage.models import Area, Link, Submission, User, utcnow
+from service.storage.models import Area, Household, Link, Submission, User, utcnow
 
 #: Every capability and what it allows; `can()` refuses a name not listed here (a typo is an error).
 ACTIONS = {
@@ -39,6 +39,11 @@ ACTIONS = {
     "areas.manage": "create and rename areas",
     "areas.all": "every area, the top of the tree and what belongs to no area",
     "audit.view": "the audit log",
+    "households.view": "the ledger's households in the office, their history and visits",
+    "households.visit": "open a household's visit page on the phone (prefilled answers)",
+    "households.manage": "resolve conflicts, merge duplicates, change a household's status or "
+                         "answers",
+    "households.import": "load the office's own ledger (CSV or Excel) into the households",
 }
 EVERYTHING = frozenset(ACTIONS)
 
@@ -47,7 +52,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin": EVERYTHING,
     "manager": EVERYTHING - {"areas.all", "audit.view", "users.assign.admin",
                              "users.assign.manager"},
-    "surveyor": frozenset({"responses.view", "responses.correct"}),
+    "surveyor": frozenset({"responses.view", "responses.correct", "households.visit"}),
 }
 assert set(CAPABILITIES) == set(auth.ROLES) and all(c <= EVERYTHING for c in CAPABILITIES.values())
 
@@ -94,7 +99,7 @@ def can(holder: Holder | None, action: str, thing=None) -> bool:
         return True
     if isinstance(thing, Area):
         return sees_area(holder, thing)
-    if isinstance(thing, Link):
+    if isinstance(thing, (Link, Household)):
         return sees_area(holder, thing.area)
     if isinstance(thing, Submission):
         return submissions_for(holder).where(Submission.id == thing.id).exists()
@@ -246,5 +251,27 @@ def links_for(holder: Holder):
 def get_link_or_404(holder: Holder, link_id: int) -> Link:
     found = links_for(holder).where(Link.id == link_id).first()
     if found is None:
+        abort(404)
+    return found
+
+
+def households_for(holder: Holder, form_id: str | None = None):
+    """Households of the areas in the holder's scope, for the office's ledger or the phone's
+    visit list (`households.view` or `households.visit`)."""
+    query = Household.select()
+    if form_id is not None:
+        query = query.where(Household.form_id == form_id)
+    held = capabilities_of(holder)
+    if not held & {"households.view", "households.visit"}:
+        return query.where(Household.id.is_null())
+    scope = area_scope(holder)
+    return query if scope is None else query.where(Household.area.in_(scope))
+
+
+def get_household_or_404(holder: Holder, code: str) -> Household:
+    """A household by its code (a merged one's leads to where it went), in scope, or 404."""
+    from service.records import ledger
+    found = ledger.find(code)
+    if found is None or not households_for(holder).where(Household.id == found.id).exists():
         abort(404)
     return found

@@ -24,10 +24,10 @@ import unicodedata
 
 from service.formspec import FormSpec
 from service.formspec.loader import LEDGER_ADDRESS
-from service.records.vocabulary import read_aloud_code
+from service.records.vocabulary import OUTCOMES, read_aloud_code
 from service.storage.db import is_sqlite
 from service.storage.models import (
-    Household, HouseholdChange, HouseholdConflict, Submission, utcnow,
+    Household, HouseholdChange, HouseholdConflict, Submission, VisitOutcome, utcnow,
 )
 
 #: Households that can still be visited; a visit to a moved-out or closed one is refused.
@@ -104,9 +104,12 @@ def open_visit(spec: FormSpec, code: str | None, base_version: int | None,
 
 
 def record_visit(spec: FormSpec, household: Household, submission: Submission, answers: dict,
-                 base_version: int | None, sensitive_ok: bool) -> list[HouseholdConflict]:
+                 base_version: int | None, sensitive_ok: bool,
+                 partial: bool = False) -> list[HouseholdConflict]:
     """Apply a stored visit's answers to its household (see the module docstring); returns the
-    conflicts it raised. A first visit's answers all apply."""
+    conflicts it raised. A first visit's answers all apply. `partial`: a report that was not
+    prefilled (a household reporting for itself from its door-plate code) changes only what it
+    answered and clears nothing."""
     now = current(household)
     base = household.version if base_version is None else base_version
     since = _changed_since(household, base)
@@ -115,7 +118,7 @@ def record_visit(spec: FormSpec, household: Household, submission: Submission, a
         if not q.answerable or (q.sensitive and not sensitive_ok):
             continue
         new, old = answers.get(q.name), now.get(q.name)
-        if new == old:
+        if new == old or (partial and new is None):
             continue
         if q.name in since:
             if new == since[q.name]:      # the visit kept what it was shown: the newer value stays
@@ -133,6 +136,33 @@ def record_visit(spec: FormSpec, household: Household, submission: Submission, a
     if household.visits == 1:
         _flag_duplicate(spec, household)
     return conflicts
+
+
+def record_outcome(household_id: int, submission_uuid: str, outcome: str, *,
+                   received_at, day: str, channel: str = "surveyor", area_id=None,
+                   surveyor_id=None, note: str = "") -> tuple[VisitOutcome, bool]:
+    """Store a visit that filled in no form, once per UUID (a retry returns the stored one):
+    it counts as a visit (last visit, number of visits) and `moved_out` moves the household.
+    Returns (outcome, created). Call inside a write transaction; LedgerError as `open_visit`."""
+    if outcome not in OUTCOMES:
+        raise ValueError(outcome)
+    stored = VisitOutcome.get_or_none(VisitOutcome.uuid == submission_uuid)
+    if stored is not None:
+        return stored, False
+    household = _locked(household_id)
+    if household.status not in VISITABLE:
+        raise LedgerError("closed", household)
+    made = VisitOutcome.create(uuid=submission_uuid, household=household, outcome=outcome,
+                               received_at=received_at, day=day, channel=channel, area=area_id,
+                               surveyor=surveyor_id, note=note)
+    household.visits += 1
+    household.last_visit_at = received_at
+    fields = [Household.visits, Household.last_visit_at]
+    if outcome == "moved_out":
+        household.status = "moved_out"
+        fields.append(Household.status)
+    household.save(only=fields)
+    return made, True
 
 
 def _changed_since(household: Household, base: int) -> dict:

@@ -134,6 +134,7 @@ class Visit:
 
     household: str | None = None
     base_version: int | None = None
+    partial: bool = False      # a self-report from a door-plate code: changes only what it answers
 
 
 def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "zh",
@@ -177,7 +178,7 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                 tally.count(submission, keys)
                 if household is not None:
                     ledger.record_visit(spec, household, submission, answers, visit.base_version,
-                                        sensitive_consent)
+                                        sensitive_consent, partial=visit.partial)
             return submission, True
         except IntegrityError:
             existing = find(submission_uuid)

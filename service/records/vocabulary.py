@@ -16,6 +16,9 @@ STATUSES = ("valid", "duplicate", "void")
 #: A household's status in the ledger: only an active one is visited.
 HOUSEHOLD_STATUSES = ("active", "moved_out", "merged", "closed")
 
+#: A visit that filled in no form (ledger.record_outcome); `moved_out` also moves the household.
+OUTCOMES = ("not_home", "refused", "vacant", "moved_out", "no_change")
+
 #: The letters of codes people read aloud over a phone (receipts, household codes): no 0/O, 1/I.
 READ_ALOUD = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 

@@ -228,6 +228,24 @@ class HouseholdChange(BaseModel):
         indexes = ((("household", "question", "version"), False),)
 
 
+class VisitOutcome(BaseModel):
+    """A visit that filled in no form: not at home, refused, vacant, moved out, or checked with
+    no change. One tap on the phone, idempotent by its UUID like a submission, offline alike."""
+
+    uuid = CharField(max_length=36, unique=True)
+    household = ForeignKeyField(Household, backref="outcomes", on_delete="RESTRICT")
+    outcome = CharField(max_length=16)       # vocabulary.OUTCOMES
+    received_at = DateTimeField(default=utcnow)
+    day = CharField(max_length=10, default="")     # office-local YYYY-MM-DD
+    channel = CharField(max_length=16, default="surveyor")
+    area = ForeignKeyField(Area, null=True, backref="visit_outcomes", on_delete="RESTRICT")
+    surveyor = ForeignKeyField(User, null=True, backref="visit_outcomes", on_delete="RESTRICT")
+    note = TextField(default="")
+
+    class Meta:
+        indexes = ((("household", "received_at"), False),)
+
+
 class HouseholdConflict(BaseModel):
     """A question a late visit answered differently from a change made since that visit's base:
     the household keeps the newer value until the office picks one."""
@@ -290,7 +308,7 @@ class AuditEvent(BaseModel):
 
 
 MODELS = [FormVersion, Area, User, LoginSession, Link, Household, Submission, Answer, Correction,
-          StatusChange, HouseholdChange, HouseholdConflict, Tally, AuditEvent]
+          StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome, Tally, AuditEvent]
 
 
 def create_tables() -> None:

@@ -253,12 +253,13 @@ def _cells_layout(migrator):
 
 @step(6, "the household ledger: households, their changes and conflicts; visits name theirs")
 def _ledger(migrator):
-    """Tables `household`, `household_change` and `household_conflict`, and on `submission` the
-    household a visit belongs to and the household version a revisit started from."""
+    """Tables `household`, `household_change`, `household_conflict` and `visit_outcome`, and on
+    `submission` the household a visit belongs to and the version a revisit started from."""
     from peewee import ForeignKeyField, IntegerField
 
-    from service.storage.models import Household, HouseholdChange, HouseholdConflict
-    db.create_tables([Household, HouseholdChange, HouseholdConflict], safe=True)
+    from service.storage.models import (
+        Household, HouseholdChange, HouseholdConflict, VisitOutcome)
+    db.create_tables([Household, HouseholdChange, HouseholdConflict, VisitOutcome], safe=True)
     existing = {c.name for c in db.get_columns("submission")}
     if "household_id" not in existing:
         migrator.migrate(migrator.add_column(
