@@ -56,6 +56,9 @@ GUARDS = {
     "admin.area_edit": "areas.manage", "admin.responses": "responses.view",
     "admin.response": "responses.view", "admin.correct": "responses.correct",
     "admin.change_status": "responses.status",
+    "admin.households": "households.view", "admin.household": "households.view",
+    "admin.household_resolve": "households.manage", "admin.household_merge": "households.manage",
+    "admin.household_dismiss": "households.manage", "admin.household_status": "households.manage",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 
