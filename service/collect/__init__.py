@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("collect", __name__)
 
-from service.collect import offline, routes  # noqa: E402,F401  (routes attach themselves to bp)
+from service.collect import offline, routes, visit  # noqa: E402,F401  (routes attach themselves to bp)

@@ -120,9 +120,29 @@ def wants_json() -> bool:
 
 
 def accepted(submission):
-    """The reply to a stored (or already stored) submission: its receipt, nothing else."""
+    """The reply to a stored (or already stored) submission: its receipt, nothing else (and a
+    ledger visit's household code)."""
+    if submission.household_id is not None:
+        return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
+                       form=submission.form_id, household=submission.household.code)
     return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
                    form=submission.form_id)
+
+
+def refused(status: int, field: str, message: str):
+    """A ledger visit not stored (400 malformed, 404 unknown or foreign household, 409 moved out
+    or closed): the reason as an error of the wire name it is about, so the outbox keeps the
+    entry as not accepted with the message shown, for the office to place."""
+    response = jsonify(errors={field: [message]}, labels={}, message=message)
+    response.status_code = status
+    return response
+
+
+def outcome_recorded(outcome, household):
+    """The reply to a stored (or already stored) visit outcome. The household code stands as its
+    receipt: the outbox marks an entry sent by its receipt, and it is the code the surveyor knows."""
+    return jsonify(receipt=household.code, household=household.code, outcome=outcome.outcome,
+                   submission_uuid=outcome.uuid)
 
 
 def _posted_indices(name: str) -> list[str]:

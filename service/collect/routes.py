@@ -1,17 +1,22 @@
 """Form pages and submission (the wire format is described in the README)."""
 from __future__ import annotations
 
+import re
 import uuid
 from collections import OrderedDict
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
+from peewee import fn
 
 from service import csrf, links
-from service.records import submissions
+from service.records import ledger, submissions
+from service.records.vocabulary import READ_ALOUD
 from service.formspec import wtf
 from service.i18n import current_lang
-from service.office import clock
+from service.office import auth, clock, policy
+from service.storage.models import Submission
 from service.collect import bp, offline
 from service.collect.render import page_context
 
@@ -56,8 +61,11 @@ def link_page(token):
     return handle(spec, links.attribution(link))
 
 
-def handle(spec, attribution, **page):
-    """Render, or accept a post to, one form; QR links call this with their fixed attribution."""
+def handle(spec, attribution, visit=None, **page):
+    """Render, or accept a post to, one form; QR links call this with their fixed attribution.
+
+    A ledger form's post is a visit: `visit()` says which household (the visit and door-plate
+    pages fix it); otherwise the post's own `household` and `base_version` do (`posted_visit`)."""
     if request.method != "POST":
         return blank_page(spec, page)
     form = wtf.form_class(spec)()
@@ -65,17 +73,102 @@ def handle(spec, attribution, **page):
         done = submissions.find(form.submission_uuid.data)
         if done is not None and done.form_id == spec.id:
             return thanks(spec, done)
+    try:
+        chosen = submissions.Visit() if not spec.ledger else \
+            visit() if visit is not None else posted_visit(spec, auth.current_user())
+    except Refused as refused:
+        return refuse(spec, form, refused, page)
     if form.validate():
         catalog().ensure_published(spec)
-        submission, _created = submissions.store(
-            spec, form.submission_uuid.data, form.answers, lang=current_lang(),
-            consent=bool(spec.consent), attribution=attribution,
-            sensitive_consent=bool(getattr(form, "sensitive_consent", None) and
-                                   form.sensitive_consent.data))
+        try:
+            submission, _created = submissions.store(
+                spec, form.submission_uuid.data, form.answers, lang=current_lang(),
+                consent=bool(spec.consent), attribution=attribution, visit=chosen,
+                sensitive_consent=bool(getattr(form, "sensitive_consent", None) and
+                                       form.sensitive_consent.data))
+        except ledger.LedgerError as error:   # changed since the checks above: stored nothing
+            return refuse(spec, form, Refused.of(error), page)
         return thanks(spec, submission)
     if offline.wants_json():   # the phone's outbox: errors as data, kept with the submission
         return offline.rejected(spec, form, current_lang())
     return render_template("collect/form.html", **page_context(spec, form), **page), 400
+
+
+# A ledger form's revisit on the wire: `household=<code>` and `base_version=<n>` (README).
+
+class Refused(Exception):
+    """A visit the server will not store: `status` 400 (a malformed household or base version,
+    or a version the household never had), 404 (unknown, or outside the poster's areas) or 409
+    (moved out or closed); `field` is the wire name it is about."""
+
+    def __init__(self, status: int, message: str, field: str = "household"):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    @classmethod
+    def of(cls, error: ledger.LedgerError) -> "Refused":
+        return {"unknown": not_found, "closed": closed}.get(error.reason, stale)()
+
+
+def not_found() -> Refused:
+    # the same words for an unknown household and a foreign one: a code reveals nothing
+    return Refused(404, _("This household is not known, or is not in your areas."))
+
+
+def closed() -> Refused:
+    return Refused(409, _("This household has moved out or its record is closed, so this visit "
+                          "was not stored. Its answers are kept for the office to place."))
+
+
+def stale() -> Refused:
+    return Refused(400, _("This visit page does not match the household's record. Open the "
+                          "household again from the visit list; the answers below are kept."),
+                   "base_version")
+
+
+CODE = re.compile(rf"[{READ_ALOUD}]{{4}}-?[{READ_ALOUD}]{{4}}")
+VERSION = re.compile(r"[0-9]{1,9}")   # ASCII digits only: str.isdigit() would take "３" or "²"
+
+
+def well_formed_code(text: str) -> bool:
+    return CODE.fullmatch(text.strip().upper()) is not None
+
+
+def posted_visit(spec, holder) -> submissions.Visit:
+    """The household a ledger form's post revisits, checked before anything is stored: none
+    posted is a first visit; a code and a base version must both be well formed (else 400), the
+    household known and one `holder` may visit (else 404), and still visited (else 409). A code
+    that was merged away leads to the household it went into; the visit is then applied as if
+    from version 0, so whatever differs becomes a conflict for the office, never an overwrite."""
+    code = request.form.get("household", "").strip()
+    base = request.form.get("base_version", "").strip()
+    if not code and not base:
+        return submissions.Visit()
+    if not well_formed_code(code):
+        raise Refused(400, _("This household code is not valid. Open the household again from "
+                             "the visit list; the answers below are kept."))
+    if not VERSION.fullmatch(base):
+        raise Refused(400, _("This visit page is damaged: its household version is not a whole "
+                             "number. Open the household again from the visit list; the answers "
+                             "below are kept."), "base_version")
+    household = ledger.find(code)
+    if household is None or household.form_id != spec.id or \
+            not policy.can(holder, "households.visit", household):
+        raise not_found()
+    if household.status not in ledger.VISITABLE:
+        raise closed()
+    merged = code.upper().replace("-", "") != household.code.replace("-", "")
+    return submissions.Visit(household.code, 0 if merged else int(base))
+
+
+def refuse(spec, form, refused: Refused, page):
+    """The form again with its answers and the reason (the outbox gets the reason as data and
+    keeps the answers as not accepted)."""
+    form.validate()   # the answers' own problems are shown alongside
+    if offline.wants_json():
+        return offline.refused(refused.status, refused.field, refused.message)
+    return render_template("collect/form.html", **page_context(spec, form),
+                           visit_refused=refused.message, **page), refused.status
 
 
 #: Rendered public pages are kept per app: the blank form by (path, language, form version, day),
@@ -84,6 +177,7 @@ def handle(spec, attribution, **page):
 #: household form's template costs ~10 ms; the swap, microseconds.
 _PAGES_MAX = 512
 _TOKEN, _UUID, _RECEIPT = "\x1bcsrf-token\x1b", "\x1bsubmission-uuid\x1b", "\x1breceipt\x1b"
+_HOUSEHOLD = "\x1bhousehold\x1b"
 
 
 def _kept(key: tuple, render) -> str:
@@ -117,7 +211,21 @@ def blank_page(spec, page) -> str:
 def thanks(spec, submission):
     if offline.wants_json():
         return offline.accepted(submission)
-    key = ("thanks", request.path, current_lang(), spec.id, spec.version)
-    html = _kept(key, lambda: render_template("collect/thanks.html", spec=spec,
-                                              receipt=_RECEIPT))
-    return html.replace(_RECEIPT, submission.receipt)
+    code = registered(submission)
+    surveyor = request.endpoint in ("collect.visit", "collect.register")
+    key = ("thanks", request.path, current_lang(), spec.id, spec.version, code is not None)
+    html = _kept(key, lambda: render_template(
+        "collect/thanks.html", spec=spec, receipt=_RECEIPT,
+        household=_HOUSEHOLD if code else None,
+        visit_list=url_for("collect.visits") if surveyor else None))
+    return html.replace(_RECEIPT, submission.receipt).replace(_HOUSEHOLD, code or "")
+
+
+def registered(submission) -> str | None:
+    """The household code a first visit registered (written on the door or in the paper
+    ledger), or None for a revisit or a form that keeps no ledger."""
+    if submission.household_id is None:
+        return None
+    first = (Submission.select(fn.MIN(Submission.id))
+             .where(Submission.household == submission.household_id).scalar())
+    return submission.household.code if first == submission.id else None
