@@ -295,7 +295,8 @@ def test_chinese_by_default(book, three):
     client = book.client("admin")
     client.set_cookie("lang", "zh")
     page = client.get("/admin/households")
-    assert "住户台帐" in page.text and "可能重复" in page.text and "Households" not in page.text
+    assert "住户台帐" in page.text and "疑似重复" in page.text and "最近走访" in page.text
+    assert "Households" not in page.text and "Last visit" not in page.text
 
 
 @pytest.mark.parametrize("path", [
