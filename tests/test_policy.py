@@ -59,6 +59,7 @@ GUARDS = {
     "admin.households": "households.view", "admin.household": "households.view",
     "admin.household_resolve": "households.manage", "admin.household_merge": "households.manage",
     "admin.household_dismiss": "households.manage", "admin.household_status": "households.manage",
+    "admin.households_import": "households.import", "admin.households_export": "export",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 

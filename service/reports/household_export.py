@@ -1,0 +1,175 @@
+"""The ledger's tables: the households' current state (one row per household) and their history
+(one row per change), for the households the holder reaches (policy.households_for).
+
+Answer columns follow the response export's rules (export.py): each question's columns as its
+type lays them out, identifying (pii) questions only when asked for, choice labels instead of
+codes when asked for, and for CSV every cell a spreadsheet would run neutralised. Rows are read in
+keyset batches, so memory stays flat however large the ledger; export_files.csv_chunks makes the
+CSV (with a BOM by default) and `write_xlsx` the workbook.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterator
+
+from flask_babel import lazy_gettext as _l
+from peewee import JOIN
+
+from service.formspec import FormSpec
+from service.office import clock, policy
+from service.reports.export import Options, neutralise
+from service.reports.export_files import XLSX_MAX_ROWS
+from service.storage.db import keyset_batches
+from service.storage.models import Area, Household, HouseholdChange, Submission, User
+
+BATCH = 1000
+
+#: The columns before the answers: (header as a code, header as shown with labels).
+HOUSEHOLD_COLUMNS = (("household_code", _l("Household code")), ("status", _l("Status")),
+                     ("version", _l("Version")), ("last_visit_at", _l("Last visit")),
+                     ("visits", _l("Number of visits")), ("area_code", _l("Area code")),
+                     ("area_name", _l("Area")))
+HISTORY_COLUMNS = (("household_code", _l("Household code")), ("question", _l("Question")),
+                   ("old_value", _l("Old value")), ("new_value", _l("New value")),
+                   ("source", _l("Source")), ("by", _l("Visit receipt or user")),
+                   ("at", _l("Time")))
+#: Columns written as numbers in a workbook (positions in HOUSEHOLD_COLUMNS).
+NUMERIC_META = (2, 4)
+
+
+def _same(cell):
+    return cell
+
+
+class HouseholdExport:
+    """One export of one ledger form's households, as `holder` may see them."""
+
+    def __init__(self, spec: FormSpec, holder, opts: Options, area: Area | None = None):
+        self.spec, self.opts = spec, opts
+        self.households = policy.households_for(holder, spec.id)
+        if area is not None:
+            self.households = self.households.where(
+                Household.area.in_(policy.area_scope(holder, area)))
+        self.questions = [q for q in spec.questions() if q.answerable and not q.is_group
+                          and (opts.with_pii or not q.pii)]
+        self.rows_written = 0
+        self.zone = clock.current().zone
+
+    def count(self) -> int:
+        return self.households.count()
+
+    def _headers(self, columns) -> list[str]:
+        return [str(label) if self.opts.labels else code for code, label in columns]
+
+    def answer_columns(self) -> list[tuple]:
+        """(header, answers → cell, numeric) per answer column, as the response export has them."""
+        cols = []
+        for q in self.questions:
+            name = q.label.get(self.opts.lang) if self.opts.labels else q.name
+            cols += q.qtype.columns(q, name, self.opts.labels, self.opts.lang)
+        return cols
+
+    def numeric_positions(self) -> set[int]:
+        start = len(HOUSEHOLD_COLUMNS)
+        return set(NUMERIC_META) | {start + i for i, col in enumerate(self.answer_columns())
+                                    if col[2]}
+
+    def _local(self, moment) -> str:
+        if moment is None:
+            return ""
+        if isinstance(moment, str):                  # SQLite's driver gives text
+            moment = dt.datetime.fromisoformat(moment)
+        return moment.replace(tzinfo=dt.timezone.utc).astimezone(self.zone).strftime(
+            "%Y-%m-%d %H:%M:%S")
+
+    def _areas(self, check) -> dict:
+        return {a.id: (check(a.code), check(a.name)) for a in Area.select()}
+
+    def rows(self, for_csv: bool = True) -> Iterator[list]:
+        """A header, then one row per household (oldest registration first)."""
+        check = neutralise if for_csv else _same
+        cols = self.answer_columns()
+        yield [check(h) for h in self._headers(HOUSEHOLD_COLUMNS) + [c[0] for c in cols]]
+        areas = self._areas(check)
+        query = self.households.select(
+            Household.id, Household.code, Household.status, Household.version,
+            Household.last_visit_at, Household.visits, Household.area, Household.current)
+        for batch in keyset_batches(query, Household.id, BATCH, raw=True):
+            for _id, code, status, version, last, visits, area, current in batch:
+                answers = json.loads(current or "{}")
+                self.rows_written += 1
+                yield [code, status, version, self._local(last), visits,
+                       *areas.get(area, ("", "")), *(check(c[1](answers)) for c in cols)]
+
+    def history_rows(self, for_csv: bool = True) -> Iterator[list]:
+        """A header, then one row per change of a household, in the order they were made."""
+        check = neutralise if for_csv else _same
+        yield [check(h) for h in self._headers(HISTORY_COLUMNS)]
+        wanted = {q.name: q for q in self.spec.all_questions()
+                  if q.answerable and (self.opts.with_pii or not q.pii)}
+        query = (HouseholdChange.select(
+            HouseholdChange.id, Household.code, HouseholdChange.question,
+            HouseholdChange.old_value, HouseholdChange.new_value, HouseholdChange.source,
+            Submission.receipt, User.username, HouseholdChange.at)
+            .join(Household).switch(HouseholdChange)
+            .join(Submission, on=(HouseholdChange.submission == Submission.id),
+                  join_type=JOIN.LEFT_OUTER).switch(HouseholdChange)
+            .join(User, on=(HouseholdChange.user == User.id), join_type=JOIN.LEFT_OUTER)
+            .where(HouseholdChange.household.in_(self.households.select(Household.id)) &
+                   HouseholdChange.question.in_(sorted(wanted))))
+        for batch in keyset_batches(query, HouseholdChange.id, BATCH, raw=True):
+            for _id, code, name, old, new, source, receipt, username, at in batch:
+                q = wanted[name]
+                self.rows_written += 1
+                yield [code, check(name), check(self._value(q, old)), check(self._value(q, new)),
+                       source, check(receipt or username or ""), self._local(at)]
+
+    def _value(self, q, stored: str) -> str:
+        """A JSON value of the history as a cell: codes (or labels) of a list joined by ";"."""
+        value = json.loads(stored)
+        if value is None:
+            return ""
+        values = value if isinstance(value, list) else [value]
+        if self.opts.labels and q.choices:
+            return ";".join(q.choice_label(str(v), self.opts.lang) for v in values)
+        return ";".join(json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v)
+                        for v in values)
+
+
+def write_xlsx(job: HouseholdExport, path, history: bool = False) -> None:
+    """The table as a one-sheet workbook (XlsxWriter's constant-memory mode); numbers as numbers,
+    every other cell as text (never a formula)."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True,
+                                               "strings_to_formulas": False,
+                                               "strings_to_numbers": False})
+    bold = workbook.add_format({"bold": True})
+    rows = job.history_rows(for_csv=False) if history else job.rows(for_csv=False)
+    numeric = set() if history else job.numeric_positions()
+    header = [str(cell) for cell in next(rows)]
+
+    def new_sheet(part: int):
+        suffix = f" ({part})" if part > 1 else ""
+        sheet = workbook.add_worksheet(job.spec.id[:31 - len(suffix)] + suffix)
+        for c, cell in enumerate(header):
+            sheet.write_string(0, c, cell, bold)
+        return sheet
+    part, sheet, r = 1, new_sheet(1), 0
+    for row in rows:
+        r += 1
+        if r == XLSX_MAX_ROWS:         # a longer table goes on in further sheets
+            part, r = part + 1, 1
+            sheet = new_sheet(part)
+        for c, cell in enumerate(row):
+            if cell is None or cell == "":
+                continue
+            if c in numeric:
+                try:
+                    sheet.write_number(r, c, float(cell))
+                    continue
+                except (TypeError, ValueError):
+                    pass
+            sheet.write_string(r, c, str(cell))
+    workbook.close()
