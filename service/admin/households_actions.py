@@ -116,8 +116,7 @@ def household_dismiss(code):
         abort(400)
     if household.duplicate_of_id is not None:
         with write_transaction():
-            # TODO(ledger): a ledger.dismiss_duplicate() would keep every household write there
-            Household.update(duplicate_of=None).where(Household.id == household.id).execute()
+            ledger.dismiss_duplicate(household)
             audit.record("household_dismiss", target=f"household:{household.id}",
                          household=household.code, was=household.duplicate_of_id)
         flash(_("The possible duplicate is dismissed."))

@@ -286,6 +286,11 @@ def merge(duplicate: Household, into: Household, user) -> None:
         (Household.id == into.id) & (Household.duplicate_of == duplicate.id)).execute()
 
 
+def dismiss_duplicate(household: Household) -> None:
+    """Not a duplicate after all: the flag goes, the household stays as it is."""
+    Household.update(duplicate_of=None).where(Household.id == household.id).execute()
+
+
 def set_status(household: Household, status: str) -> None:
     """active, moved_out or closed (merging is `merge`'s). Call inside a write transaction."""
     if status not in ("active", "moved_out", "closed"):
