@@ -227,3 +227,13 @@ def test_a_visit_without_a_form_counts_as_a_visit_once_and_moved_out_moves_the_h
     with pytest.raises(ledger.LedgerError), db.atomic():
         ledger.record_outcome(household.id, str(uuid.uuid4()), "no_change",
                               received_at=utcnow(), day="2026-06-03")
+
+
+def test_a_revisit_left_blank_on_a_sensitive_question_does_not_clear_it(book):
+    """The revisit page never shows sensitive answers: blank there means not asked again."""
+    household = book(FIRST).household
+    without = {k: v for k, v in FIRST.items() if k != "health"}
+    book(without, household, base=1, sensitive=True)
+    assert now_of(household)["health"] == "良好"
+    book(dict(without, health="需要轮椅"), household, base=1, sensitive=True)
+    assert now_of(household)["health"] == "需要轮椅"

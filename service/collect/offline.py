@@ -196,6 +196,10 @@ def rejected(spec, form, lang: str):
 #: Compressed as served: the public pages and their assets. The office pages are left alone, since
 #: they echo what a user typed (a search) next to a CSRF token, which is what BREACH needs.
 COMPRESSED_BLUEPRINTS = frozenset({"collect"})
+#: ... except a signed-in surveyor's pages: they hold households' answers next to a search or a
+#: code taken from the URL (BREACH again), and are few.
+UNCOMPRESSED_ENDPOINTS = frozenset({"collect.visits", "collect.register", "collect.visit",
+                                    "collect.outcome"})
 
 
 def init_compression(app) -> None:
@@ -212,7 +216,8 @@ def init_compression(app) -> None:
             # stream and leave the file to the garbage collector to close
             response.direct_passthrough = False
             response.make_sequence()
-        elif request.blueprint not in COMPRESSED_BLUEPRINTS:
+        elif request.blueprint not in COMPRESSED_BLUEPRINTS or \
+                request.endpoint in UNCOMPRESSED_ENDPOINTS:
             return response
         return compress.after_request(response)
 

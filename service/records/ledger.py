@@ -118,7 +118,9 @@ def record_visit(spec: FormSpec, household: Household, submission: Submission, a
         if not q.answerable or (q.sensitive and not sensitive_ok):
             continue
         new, old = answers.get(q.name), now.get(q.name)
-        if new == old or (partial and new is None):
+        if new == old or (new is None and (partial or (q.sensitive and household.visits))):
+            # a self-report clears nothing; nor does a revisit clear a sensitive answer, which
+            # its page never shows (it is asked again, and the office corrects it if it must go)
             continue
         if q.name in since:
             if new == since[q.name]:      # the visit kept what it was shown: the newer value stays
