@@ -217,6 +217,12 @@
       code.id = 'receipt';
       status.appendChild(code);
       status.appendChild(el('p', 'small', t.keep_code));
+      if (e.household) {
+        status.appendChild(el('p', '', t.household_new));
+        var household = el('p', 'receipt', e.household);
+        household.id = 'household';
+        status.appendChild(household);
+      }
     } else if (e.status === 'rejected') {
       status.appendChild(el('p', 'error', t.rejected + ' ' + reason(e.problem)));
       if (e.problem && e.problem.errors) status.appendChild(button(t.fix, function () { fix(e); }, 'primary'));

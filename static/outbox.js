@@ -108,7 +108,9 @@
 
   /* What one answer of the server means for the entry: sent, refused (kept), or try again. */
   function outcome(response, data) {
-    if (response.ok && data && data.receipt) return { status: 'sent', receipt: data.receipt };
+    if (response.ok && data && data.receipt) {
+      return { status: 'sent', receipt: data.receipt, household: data.registered ? data.household : null };
+    }
     var s = response.status;
     if (data && data.errors) {
       var names = Object.keys(data.errors);
@@ -154,6 +156,7 @@
       if (result.status === 'sent') {
         entry.status = 'sent';
         entry.receipt = result.receipt;
+        entry.household = result.household || null;   // a new household's code, to write down
         entry.sent = Date.now();
         entry.body = null;          // the answers leave the phone once the office has them
         entry.problem = null;

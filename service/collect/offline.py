@@ -18,6 +18,7 @@ from wtforms.fields import FieldList, FormField
 
 from service.config import ROOT
 from service.collect import bp
+from service.storage.models import Submission
 
 #: What the service worker keeps on the phone, besides the pages opened: everything a form page
 #: loads. The version in each URL changes whenever one of these files does.
@@ -123,8 +124,11 @@ def accepted(submission):
     """The reply to a stored (or already stored) submission: its receipt, nothing else (and a
     ledger visit's household code)."""
     if submission.household_id is not None:
+        first = (Submission.select(Submission.id).where(
+            Submission.household == submission.household_id).order_by(Submission.id).first())
         return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
-                       form=submission.form_id, household=submission.household.code)
+                       form=submission.form_id, household=submission.household.code,
+                       registered=first is not None and first.id == submission.id)
     return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
                    form=submission.form_id)
 
@@ -251,6 +255,7 @@ def page_strings() -> dict[str, str]:
         "queued": _("Saved on this phone. It is sent by itself as soon as there is signal."),
         "sent_now": _("Sent. The receipt code is"),
         "keep_code": _("Keep this code: the office can find your answers with it."),
+        "household_new": _("New household registered. Its household code:"),
         "sent": _("Sent, receipt code"),
         "waiting": _("Waiting for signal"),
         "waiting_n": _("%(n)s waiting to be sent."),

@@ -62,13 +62,15 @@ def test_a_surveyor_revisits_a_household_on_a_phone(browser, ledger_server):
         page.fill('input[name="head_name"]', "王五")
         page.fill('input[name="size"]', "2")
         page.click("form.survey button[type=submit]")
-        # the outbox sends it and shows the receipt (the household code is in its JSON reply;
-        # the phone's scripts do not show it yet), so the list finds the household by address
+        # the outbox sends it and shows the receipt and the new household's code, to write on
+        # the door; the list finds the household by its address too
         expect(page.locator("#receipt")).to_be_visible()
+        registered = page.locator("#household").inner_text()
         page.goto(f"{url}/visit?q=东湖路8号")
         link = page.locator("a.household")
         expect(link).to_have_count(1)
         code = link.get_attribute("data-code")
+        assert registered == code
         link.click()
         expect(page.locator("#household-code")).to_have_text(code)
         expect(page.locator('input[name="head_name"]')).to_have_value("王五")
@@ -77,6 +79,7 @@ def test_a_surveyor_revisits_a_household_on_a_phone(browser, ledger_server):
         page.fill('input[name="size"]', "3")
         page.click("form.survey button[type=submit]")
         expect(page.locator("#receipt")).to_be_visible()
+        expect(page.locator("#household")).to_have_count(0)      # a revisit registers nothing
         con = sqlite3.connect(database)
         try:
             for _ in range(50):
