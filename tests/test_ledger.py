@@ -14,7 +14,7 @@ import pytest
 from service.records import ledger, submissions
 from service.records.submissions import Attribution, Visit
 from service.storage.db import db
-from service.storage.models import Household, HouseholdChange, HouseholdConflict, Submission, User
+from service.storage.models import Household, HouseholdChange, Submission, User
 
 FIRST = {"visit_date": "2026-03-01", "address": "幸福路 3号楼 2单元 101", "head_name": "张三",
          "size": 3, "needs": ["job"], "income": 2000, "health": "良好"}

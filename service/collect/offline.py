@@ -19,6 +19,7 @@ from wtforms.fields import FieldList, FormField
 from service.config import ROOT
 from service.collect import bp
 from service.storage.models import Submission
+from peewee import fn
 
 #: What the service worker keeps on the phone, besides the pages opened: everything a form page
 #: loads. The version in each URL changes whenever one of these files does.
@@ -124,13 +125,24 @@ def accepted(submission):
     """The reply to a stored (or already stored) submission: its receipt, nothing else (and a
     ledger visit's household code)."""
     if submission.household_id is not None:
-        first = (Submission.select(Submission.id).where(
-            Submission.household == submission.household_id).order_by(Submission.id).first())
+        code = registered(submission)
         return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
                        form=submission.form_id, household=submission.household.code,
-                       registered=first is not None and first.id == submission.id)
+                       registered=code is not None)
     return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
                    form=submission.form_id)
+
+
+def registered(submission) -> str | None:
+    """The household code a first visit registered (written on the door or in the paper
+    ledger), or None for a revisit or a form that keeps no ledger."""
+    if submission.household_id is None:
+        return None
+    if hasattr(submission, "registered"):      # just stored (submissions.store says)
+        return submission.registered
+    first = (Submission.select(fn.MIN(Submission.id))
+             .where(Submission.household == submission.household_id).scalar())
+    return submission.household.code if first == submission.id else None
 
 
 def refused(status: int, field: str, message: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from flask import current_app, request
+from flask import request
 
 from service.formspec import types
 from service.formspec.model import FormSpec, Question

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from flask import abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
-from peewee import fn
 
 from service import csrf, links
 from service.records import ledger, submissions
@@ -16,7 +15,6 @@ from service.records.vocabulary import READ_ALOUD
 from service.formspec import wtf
 from service.i18n import current_lang
 from service.office import auth, clock, policy
-from service.storage.models import Submission
 from service.collect import bp, offline
 from service.collect.render import page_context
 
@@ -211,7 +209,7 @@ def blank_page(spec, page) -> str:
 def thanks(spec, submission):
     if offline.wants_json():
         return offline.accepted(submission)
-    code = registered(submission)
+    code = offline.registered(submission)
     surveyor = request.endpoint in ("collect.visit", "collect.register")
     key = ("thanks", request.path, current_lang(), spec.id, spec.version, code is not None)
     html = _kept(key, lambda: render_template(
@@ -219,13 +217,3 @@ def thanks(spec, submission):
         household=_HOUSEHOLD if code else None,
         visit_list=url_for("collect.visits") if surveyor else None))
     return html.replace(_RECEIPT, submission.receipt).replace(_HOUSEHOLD, code or "")
-
-
-def registered(submission) -> str | None:
-    """The household code a first visit registered (written on the door or in the paper
-    ledger), or None for a revisit or a form that keeps no ledger."""
-    if submission.household_id is None:
-        return None
-    first = (Submission.select(fn.MIN(Submission.id))
-             .where(Submission.household == submission.household_id).scalar())
-    return submission.household.code if first == submission.id else None

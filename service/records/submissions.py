@@ -1,7 +1,6 @@
 """The one place a submission is written: idempotent by its UUID, all-or-nothing."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -179,6 +178,8 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                 if household is not None:
                     ledger.record_visit(spec, household, submission, answers, visit.base_version,
                                         sensitive_consent, partial=visit.partial)
+                    # (not a column: what the reply says, without asking the database again)
+                    submission.registered = household.code if visit.household is None else None
             return submission, True
         except IntegrityError:
             existing = find(submission_uuid)

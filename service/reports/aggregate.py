@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from peewee import fn
 
 from service.office import policy
-from service.formspec.model import FormSpec, Question
+from service.formspec.model import FormSpec
 from service.storage.models import SHORT_ANSWER, Answer, Area, Submission, Tally, User
-from service.reports.question_stats import QuestionStats, histogram, question_stats  # noqa: F401
+from service.reports.question_stats import QuestionStats, question_stats  # noqa: F401 (tests)
 
 
 @dataclass

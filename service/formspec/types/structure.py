@@ -1,7 +1,6 @@
 """Types that shape the form rather than ask: note (text to read), repeat (a group of items)."""
 from __future__ import annotations
 
-from wtforms import fields
 
 from service.formspec import declare
 from service.formspec.types.base import QuestionType
