@@ -20,10 +20,10 @@ from service.formspec import FormSpec
 from service.office import clock, policy
 from service.reports.export import Options, neutralise
 from service.reports.export_files import XLSX_MAX_ROWS
-from service.storage.db import keyset_batches
+from service.storage.db import db, keyset_batches
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
 
-BATCH = 1000
+BATCH = 1000     # households a query
 
 #: The columns before the answers: (header as a code, header as shown with labels).
 HOUSEHOLD_COLUMNS = (("household_code", _l("Household code")), ("status", _l("Status")),
@@ -103,27 +103,33 @@ class HouseholdExport:
                        *areas.get(area, ("", "")), *(check(c[1](answers)) for c in cols)]
 
     def history_rows(self, for_csv: bool = True) -> Iterator[list]:
-        """A header, then one row per change of a household, in the order they were made."""
+        """A header, then one row per change: household by household (oldest registration
+        first), each one's changes in the order they were made. Households come in keyset
+        batches and their changes by the (household, …) index."""
         check = neutralise if for_csv else _same
         yield [check(h) for h in self._headers(HISTORY_COLUMNS)]
         wanted = {q.name: q for q in self.spec.all_questions()
                   if q.answerable and (self.opts.with_pii or not q.pii)}
-        query = (HouseholdChange.select(
-            HouseholdChange.id, Household.code, HouseholdChange.question,
-            HouseholdChange.old_value, HouseholdChange.new_value, HouseholdChange.source,
-            Submission.receipt, User.username, HouseholdChange.at)
-            .join(Household).switch(HouseholdChange)
+        changes = (HouseholdChange.select(
+            HouseholdChange.household, HouseholdChange.question, HouseholdChange.old_value,
+            HouseholdChange.new_value, HouseholdChange.source, Submission.receipt, User.username,
+            HouseholdChange.at)
             .join(Submission, on=(HouseholdChange.submission == Submission.id),
                   join_type=JOIN.LEFT_OUTER).switch(HouseholdChange)
             .join(User, on=(HouseholdChange.user == User.id), join_type=JOIN.LEFT_OUTER)
-            .where(HouseholdChange.household.in_(self.households.select(Household.id)) &
-                   HouseholdChange.question.in_(sorted(wanted))))
-        for batch in keyset_batches(query, HouseholdChange.id, BATCH, raw=True):
-            for _id, code, name, old, new, source, receipt, username, at in batch:
+            .order_by(HouseholdChange.household, HouseholdChange.id))
+        households = self.households.select(Household.id, Household.code)
+        for batch in keyset_batches(households, Household.id, BATCH, raw=True):
+            codes = dict(batch)
+            query = changes.where(HouseholdChange.household.in_(list(codes)) &
+                                  HouseholdChange.question.in_(sorted(wanted)))
+            for household, name, old, new, source, receipt, username, at in \
+                    db.execute(query).fetchall():
                 q = wanted[name]
                 self.rows_written += 1
-                yield [code, check(name), check(self._value(q, old)), check(self._value(q, new)),
-                       source, check(receipt or username or ""), self._local(at)]
+                yield [codes[household], check(name), check(self._value(q, old)),
+                       check(self._value(q, new)), source, check(receipt or username or ""),
+                       self._local(at)]
 
     def _value(self, q, stored: str) -> str:
         """A JSON value of the history as a cell: codes (or labels) of a list joined by ";"."""
