@@ -348,3 +348,11 @@ def test_the_office_downloads_its_own_areas_only(office, ledger):
         ["mgr1", "mgr1", "mgr1"]
     assert office.client("sv1").get("/admin/households/export.csv?form=ledger").status_code \
         == 404
+
+
+def test_a_post_too_large_for_an_office_page_gets_the_friendly_413(office):
+    """The office pages' context builds a CSRF form; it must not read the refused body again."""
+    client = office.client("mgr1")
+    page = client.post("/admin/users/new", data={"x": "y" * (2 * 1024 * 1024)})
+    assert page.status_code == 413
+    assert "太大" in page.get_data(as_text=True) or "too large" in page.get_data(as_text=True)

@@ -25,7 +25,7 @@ def _safe_next(target: str | None) -> str:
 def _office():
     user = auth.current_user()
     # templates ask `can('links.manage')` rather than branch on roles
-    return {"user": user, "confirm_form": ConfirmForm(),
+    return {"user": user, "confirm_form": ConfirmForm(formdata=None),
             "can": lambda action, thing=None: policy.can(user, action, thing)}
 
 

@@ -45,7 +45,7 @@ def _wtforms_messages(locale: str):
     return support.Translations.load(messages_path(), [locale], domain="wtforms")
 
 
-class _Meta:
+class MessagesMeta:
     def get_translations(self, form):
         if not current_app.config.get("WTF_I18N_ENABLED", True):
             return None
@@ -60,7 +60,7 @@ def clean_value(q: Question, field):
 class _ItemForm(FlaskForm):
     """One item of a repeat group; CSRF is checked once, on the whole form."""
 
-    class Meta(_Meta):
+    class Meta(MessagesMeta):
         csrf = False
 
 
@@ -80,7 +80,7 @@ class SurveyForm(FlaskForm):
     spec: FormSpec
     submission_uuid = fields.HiddenField(label="submission_uuid")
 
-    class Meta(_Meta):
+    class Meta(MessagesMeta):
         pass
 
     def __init__(self, *args, **kwargs):

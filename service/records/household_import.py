@@ -30,7 +30,7 @@ from wtforms import Form
 from service.formspec import FormSpec, wtf
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
-from service.records.ledger import _id_numbers, normalise_address
+from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
 from service.storage.db import insert_rows, is_sqlite, write_transaction
 from service.storage.models import Area, Household, HouseholdChange, User, utcnow
@@ -178,7 +178,7 @@ class _Checker:
     def __init__(self, questions):
         self.questions = [q for q in questions if q is not None]
         fields = {q.name: wtf.field_for(q) for q in self.questions}
-        self.form = type("ImportRow", (Form,), {"Meta": wtf._Meta, **fields})()
+        self.form = type("ImportRow", (Form,), {"Meta": wtf.MessagesMeta, **fields})()
         self.codes = {q.name: _choice_codes(q) for q in self.questions if q.choices}
         self.known: dict[tuple[str, str], tuple] = {}
 
@@ -260,7 +260,7 @@ def _kept(now: dict) -> dict:
     address = now.get(LEDGER_ADDRESS) or ""
     return {"current": _dump(now), "address": address[:KEY_LENGTH],
             "address_key": normalise_address(address)[:KEY_LENGTH],
-            "id_key": next((str(v) for v in _id_numbers(now)), None)}
+            "id_key": id_key(now)}
 
 
 def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:

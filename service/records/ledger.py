@@ -210,7 +210,7 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
     address = now.get(LEDGER_ADDRESS)
     if isinstance(address, str):
         household.address, household.address_key = address[:500], normalise_address(address)[:500]
-    household.id_key = next((str(v) for v in _id_numbers(now)), None)
+    household.id_key = id_key(now)
     if visited:
         household.visits += 1
         household.last_visit_at = submission.received_at if submission is not None else utcnow()
@@ -226,11 +226,10 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
         [f.db_value(household.__data__.get(f.name)) for f in fields] + [household.id])
 
 
-def _id_numbers(answers: dict):
-    """ID numbers among the top-level answers (for spotting the same household twice)."""
-    for value in answers.values():
-        if isinstance(value, str) and re.fullmatch(r"\d{17}[\dX]", value):
-            yield value
+def id_key(answers: dict) -> str | None:
+    """The first ID number among the top-level answers (for spotting the same household twice)."""
+    return next((value for value in answers.values()
+                 if isinstance(value, str) and re.fullmatch(r"\d{17}[\dX]", value)), None)
 
 
 def _duplicate_of(form_id: str, household: Household) -> int | None:
