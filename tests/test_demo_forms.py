@@ -138,9 +138,13 @@ def test_a_household_visit_is_stored_with_its_members_and_branches(resident, sto
     assert page.status_code == 200, errors(page.text)
     submission, rows = stored()
     assert submission.receipt == receipt(page.text)
-    assert (submission.form_id, submission.form_version) == ("household", 1)
+    assert (submission.form_id, submission.form_version) == ("household", 2)
     assert submission.consent and submission.sensitive_consent
     assert rows == HOUSEHOLD_ROWS | SENSITIVE_ROWS
+    # the household form keeps a ledger: the visit registered a household, whose code is shown
+    household = submission.household
+    assert household is not None and household.visits == 1 and household.code in page.text
+    assert json.loads(household.current)["address"] == HOUSEHOLD["address"]
 
 
 def test_without_sensitive_consent_nothing_sensitive_is_stored(resident, stored):
