@@ -6,7 +6,7 @@ import datetime as dt
 from flask import abort, current_app, render_template, request
 
 from service.office import auth, policy
-from service.reports import aggregate, charts
+from service.reports import aggregate, charts, household_stats
 from service.storage.db import TimeLimitExceeded, time_limit
 from service.office.masking import mask
 from service.storage.models import User
@@ -70,12 +70,17 @@ def dashboard(form_id):
     user = auth.current_user()
     spec = spec_or_404(form_id)
     filters = parse_filters(user, spec)
+    # a ledger form's households as they stand now, beside its visits (the default)
+    view = "households" if spec.ledger and request.args.get("view") == "households" else "visits"
     try:
         # finer filters count raw answers, which can take minutes at a million submissions:
         # the page says so rather than outlive the worker's timeout
         with time_limit(current_app.config["DASHBOARD_SECONDS"]):
-            board = aggregate.build(spec, user, filters)
-            texts = aggregate.latest_texts(spec, user, filters)
+            if view == "households":
+                board, texts = household_stats.build(spec, user, filters), {}
+            else:
+                board = aggregate.build(spec, user, filters)
+                texts = aggregate.latest_texts(spec, user, filters)
     except TimeLimitExceeded:
         board, texts = None, {}
     for q in spec.all_questions():
@@ -85,5 +90,5 @@ def dashboard(form_id):
     return render_template(
         "admin/dashboard.html", spec=spec, board=board, filters=filters, args=filters.as_args(),
         texts=texts, charts=charts, channels=CHANNELS, areas=list(policy.visible_areas(user)),
-        filter_questions=filter_questions,
+        filter_questions=filter_questions, view=view,
         surveyors=list(policy.manageable_users(user).where(User.role == "surveyor")))

@@ -208,6 +208,16 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
     answers = source if answers_tallied(filters) else RawSource(spec, user, filters)
     counts = answers.values()
 
+    return Dashboard(
+        total=total, by_area=areas_below(user, filters, per_area), by_day=_days(per_day, filters),
+        by_channel=sorted(source.by("channel").items(), key=lambda kv: -kv[1]),
+        by_surveyor=_surveyors(source.by("surveyor_id")),
+        questions=questions_of(spec, counts, total), raw=not answers_tallied(filters))
+
+
+def questions_of(spec: FormSpec, counts: Counter, total: int) -> list:
+    """Each answerable question's statistics from (question, value) counts (tally keys) out of
+    `total` submissions (or households); a repeat group's children out of its items."""
     questions = []
     for q in spec.questions():
         if not q.answerable:
@@ -223,15 +233,10 @@ def build(spec: FormSpec, user: User, filters: Filters) -> Dashboard:
             questions.append(stats)
         else:
             questions.append(question_stats(q, counts, total))
-
-    return Dashboard(
-        total=total, by_area=_areas_below(user, filters, per_area), by_day=_days(per_day, filters),
-        by_channel=sorted(source.by("channel").items(), key=lambda kv: -kv[1]),
-        by_surveyor=_surveyors(source.by("surveyor_id")), questions=questions,
-        raw=not answers_tallied(filters))
+    return questions
 
 
-def _areas_below(user, filters, per_area: Counter) -> list:
+def areas_below(user, filters, per_area: Counter) -> list:
     """Counts rolled up to the children of the current area (drill-down one level at a time)."""
     root = policy.scope_root(user)
     if root is None:
