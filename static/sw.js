@@ -3,6 +3,9 @@
  * Pages: the network first (a changed form reaches the phone at once), the phone's copy when the
  * network fails or takes too long. Assets: the phone's copy, renewed when their version changes.
  * Posts and the outbox's token are never touched: they go to the network or fail.
+ * A surveyor's visit list and household pages (/visit, /visit/<code>) are kept apart, in
+ * `doorstep-visits`, which static/offline.js fills for the surveyor's own area and empties when they
+ * sign out; they are served the same way, network first.
  * Plain ES2017. */
 'use strict';
 
@@ -10,8 +13,16 @@ var VERSION = '__VERSION__';
 var ASSETS = __ASSETS__;
 var STATIC = 'doorstep-static-' + VERSION;
 var PAGES = 'doorstep-pages';
+var VISITS = 'doorstep-visits';
 var NETWORK_WAIT_MS = 4000;
 var PAGE = /^\/(?:$|[fs]\/[^/]+$)/;   // the form list, /f/<form>, /s/<link>
+var VISIT = /^\/visit(?:\/[0-9A-Za-z]{4}-[0-9A-Za-z]{4})?$/;   // the visit list, /visit/<code>
+
+/* The cache a page belongs in, or null for a page this worker does not keep. */
+function pageCache(pathname) {
+  if (PAGE.test(pathname)) return PAGES;
+  return VISIT.test(pathname) ? VISITS : null;
+}
 
 self.addEventListener('install', function (event) {
   event.waitUntil(caches.open(STATIC).then(function (cache) {
@@ -36,11 +47,12 @@ function keepPage(url, response) {
   if (!response.ok || !mine || type.indexOf('text/html') !== 0) {
     return Promise.resolve();
   }
-  return caches.open(PAGES).then(function (cache) { return cache.put(pageKey(url), response); });
+  var name = pageCache(new URL(url).pathname);
+  return caches.open(name).then(function (cache) { return cache.put(pageKey(url), response); });
 }
 
 function cachedPage(url) {
-  return caches.open(PAGES).then(function (cache) {
+  return caches.open(pageCache(new URL(url).pathname)).then(function (cache) {
     return cache.match(pageKey(url), { ignoreVary: true });
   });
 }
@@ -92,7 +104,7 @@ self.addEventListener('fetch', function (event) {
   if (url.origin !== self.location.origin) return;
   if (url.pathname.indexOf('/static/') === 0) {
     event.respondWith(cacheFirst(request));
-  } else if (request.mode === 'navigate' && PAGE.test(url.pathname)) {
+  } else if (request.mode === 'navigate' && pageCache(url.pathname)) {
     event.respondWith(networkFirst(request));
   }
 });
@@ -101,7 +113,7 @@ self.addEventListener('fetch', function (event) {
 self.addEventListener('message', function (event) {
   var data = event.data || {};
   var url = data.type === 'keep-page' ? new URL(data.url) : null;
-  if (!url || url.origin !== self.location.origin || !PAGE.test(url.pathname) ||
+  if (!url || url.origin !== self.location.origin || !pageCache(url.pathname) ||
       typeof data.html !== 'string') return;
   var reply = event.ports && event.ports[0];
   var copy = new Response(data.html, { headers: { 'Content-Type': 'text/html; charset=utf-8' } });

@@ -354,3 +354,41 @@ def test_a_prefilled_answer_the_form_now_hides_is_neither_shown_nor_stored(tmp_p
     assert answer.status_code == 200, errors(answer.text)
     last = read(app, lambda: Submission.select().order_by(Submission.id.desc()).first())
     assert "why" not in json.loads(last.answers)
+
+
+# Kept on the phone for revisits without signal (/visit/offline.json, static/offline.js)
+
+def test_the_phone_keeps_the_active_households_of_the_surveyors_own_area(app, office, sv1,
+                                                                          registered):
+    stored(app, office.areas["G1"], {"address": "东湖路 1号", "head_name": "赵六", "size": 1})
+    stored(app, office.areas["SQ2"])                                 # another community
+    gone = stored(app, office.areas["SQ1"], {"address": "东湖路 2号", "head_name": "钱七",
+                                             "size": 4})
+    read(app, lambda: Household.update(status="moved_out").where(Household.id == gone.id)
+         .execute())
+    reply = sv1.get("/visit/offline.json")
+    assert reply.status_code == 200 and reply.headers["Cache-Control"] == "no-store"
+    data = reply.json
+    assert data["user"] == office.users["sv1"] and data["more"] is False
+    by_code = {h["code"]: h for h in data["households"]}
+    assert len(by_code) == 2 and registered in by_code and gone.code not in by_code
+    kept = by_code[registered]
+    assert (kept["form"], kept["address"], kept["status"], kept["version"]) == \
+        ("ledger", FIRST["address"], "active", 1)
+    assert kept["last_visit"]
+    # the answers a visit page would be prefilled with: not the fresh or sensitive ones
+    assert kept["answers"]["head_name"] == "张三" and kept["answers"]["size"] == 3
+    assert "visit_date" not in kept["answers"] and "health" not in kept["answers"]
+
+
+def test_only_a_signed_in_surveyor_gets_the_households_for_the_phone(office, registered):
+    anonymous = office.client()
+    assert anonymous.get("/visit/offline.json").status_code in (302, 303)
+    assert office.client("mgr2").get("/visit/offline.json").status_code == 404 or \
+        registered not in office.client("mgr2").get("/visit/offline.json").text
+
+
+def test_the_pages_that_keep_and_forget_the_phones_households_load_their_script(sv1, office):
+    assert 'id="visit-list"' in open_page(sv1, "/visit")
+    assert re.search(r'<script src="/static/offline.js\?v=\w+" data-signed-out',
+                     open_page(office.client(), "/admin/login"))

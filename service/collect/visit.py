@@ -34,6 +34,10 @@ from service.storage.models import Household, utcnow
 #: Households per page of the visit list.
 PAGE_SIZE = 30
 
+#: Households kept on the phone for revisits without signal: the first of the list's order (never
+#: visited, then the longest unvisited: the ones to visit next), so a phone stores a bounded amount.
+OFFLINE_LIMIT = 300
+
 #: The words for the codes of vocabulary.OUTCOMES and HOUSEHOLD_STATUSES on the phone.
 OUTCOME_WORDS = {"not_home": _l("Not at home"), "refused": _l("Refused"),
                  "vacant": _l("Vacant"), "moved_out": _l("Moved out"),
@@ -86,6 +90,38 @@ def visits():
     return render_template("collect/visit_list.html", households=rows, forms=forms, q=text,
                            next_after=rows[-1].id if more else None, last_visit=last_visit,
                            status_words=STATUS_WORDS)
+
+
+@bp.get("/visit/offline.json")
+@policy.requires("households.visit")
+def offline_households():
+    """What the phone keeps for revisits without signal (README, "Offline phones"): the active
+    households of the surveyor's own areas, at most OFFLINE_LIMIT, with their current answers as a
+    visit page would prefill them (never the sensitive ones).
+
+    static/offline.js stores this and, for each household, its very visit page (the service
+    worker's `doorstep-visits` cache), fetching again only the pages whose version or last visit
+    changed. Whole pages rather than a form rendered on the phone from these answers: a revisit
+    offline is then exactly the page the server renders (its hidden `household` and `base_version`,
+    its outcome buttons, the server's own prefill rules), with no second renderer to keep in step.
+    `user` lets the phone drop what another account left behind; no-store keeps it out of every
+    cache but the phone's own, which signing out empties (templates/admin/login.html).
+    """
+    user = auth.current_user()
+    forms = {spec.id: spec for spec in ledger_forms()}
+    rows = (policy.households_for(user)
+            .where(Household.form_id.in_(list(forms)) & (Household.status == "active"))
+            .order_by(Household.last_visit_at.asc(nulls="first"), Household.id)
+            .limit(OFFLINE_LIMIT + 1))
+    rows = list(rows)
+    households = [{"code": h.code, "form": h.form_id, "address": h.address, "status": h.status,
+                   "version": h.version, "visits": h.visits, "last_visit": last_visit(h),
+                   "answers": ledger.prefill(forms[h.form_id], h, sensitive_ok=False)}
+                  for h in rows[:OFFLINE_LIMIT]]
+    response = current_app.json.response(user=user.id, households=households,
+                                         more=len(rows) > OFFLINE_LIMIT)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _after(cursor: Household):
