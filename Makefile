@@ -76,6 +76,13 @@ bench: bench-dashboard
 bench-dashboard: install
 	$(BIN)/python bench/dashboard_export.py
 
+# The household ledger at 100,000 households with 5 visits each, SQLite and PostgreSQL: list, page,
+# CSV export, import, registration vs revisit CPU; figures in bench/RESULTS-ledger.md.
+.PHONY: bench-ledger
+bench: bench-ledger
+bench-ledger: install
+	$(BIN)/python bench/ledger.py
+
 check: install
 	$(BIN)/doorstep forms check
 
