@@ -60,6 +60,7 @@ GUARDS = {
     "admin.household_resolve": "households.manage", "admin.household_merge": "households.manage",
     "admin.household_dismiss": "households.manage", "admin.household_status": "households.manage",
     "admin.households_import": "households.import", "admin.households_export": "export",
+    "admin.households_stickers": "households.view", "admin.household_door": "households.view",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 

@@ -6,3 +6,4 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 from service.admin import audit_log, dashboard, exports, links, people, responses, sessions  # noqa: E402,F401
 from service.admin import households, households_actions  # noqa: E402,F401
 from service.admin import households_data  # noqa: E402,F401
+from service.admin import households_stickers  # noqa: E402,F401

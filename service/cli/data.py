@@ -74,7 +74,8 @@ def export_command(form_id, out, area_code, since, until, labels, with_pii, no_b
 
 @main.group("households")
 def households_group():
-    """The ledger's households (台帐): import the office's own, export the current state."""
+    """The ledger's households (台帐): import the office's own, export the current state,
+    print door-plate stickers."""
 
 
 def _ledger_spec(form_id):
@@ -156,3 +157,38 @@ def households_export(form_id, out, area_code, history, labels, with_pii, no_bom
                  labels=labels, pii=with_pii, area=area_code)
     what = "change(s)" if history else "household(s)"
     click.echo(f"{job.rows_written} {what} written to {out}")
+
+
+@households_group.command("stickers")
+@click.option("--form", "form_id", required=True, help="the ledger form")
+@click.option("--area", "area_code", required=True, help="the area (households below it included)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="a .pdf (or .html) file")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--order", type=click.Choice(["code", "address"]), default="code",
+              show_default=True, help="address: by area, then address (not printed)")
+@with_appcontext
+def households_stickers(form_id, area_code, out, lang, order):
+    """Write the door-plate stickers (门牌码) of an area's active households, 24 an A4 page."""
+    from service.cli.links import _public_base
+    from service.links import door_sheets, sheets
+    _connect()
+    spec = _ledger_spec(form_id)
+    area = Area.get_or_none(Area.code == area_code)
+    if area is None:
+        _fail(f"no area with code '{area_code}'")
+    chosen = list(door_sheets.households(spec.id, area, order))
+    if not chosen:
+        _fail(f"no active households of '{form_id}' in {area_code}")
+    pdf = not out.lower().endswith((".html", ".htm"))
+    if pdf and sheets.cjk_font_missing():
+        _fail("no Chinese font is installed: the PDF would show boxes "
+              "(apt-get install fonts-noto-cjk)")
+    base = _public_base()
+    with current_app.test_request_context("/", base_url=base):
+        sheet = door_sheets.build(spec, chosen, base, lang=lang)
+        page = sheets.html(sheet)
+    Path(out).write_bytes(sheets.pdf(page) if pdf else page.encode())
+    audit.record("door_stickers", target=f"area:{area.code}", user=None, username="cli",
+                 form=spec.id, area=area.code, count=sheet.count, format="pdf" if pdf else "html")
+    click.echo(f"{sheet.count} sticker(s) on {len(sheet.pages)} page(s): {out}")
