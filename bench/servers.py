@@ -1,6 +1,6 @@
 """What the benchmark and the crash test share: a database made for the run (a SQLite file, or a
-schema of its own in a PostgreSQL database), Doorstep or the baseline under gunicorn with the
-project's gunicorn.conf.py, and a valid household submission in the wire format."""
+schema of its own in a PostgreSQL database), Doorstep, the baseline or the peer under gunicorn with
+the project's gunicorn.conf.py, and a valid household submission in the wire format."""
 from __future__ import annotations
 
 import contextlib
@@ -68,16 +68,19 @@ def init(env: dict) -> None:
 
 
 class Server:
-    """gunicorn -c gunicorn.conf.py <app>, on a free port, its output in `log`."""
+    """gunicorn -c gunicorn.conf.py <app>, on a free port, its output in `log`.
 
-    def __init__(self, app: str, env: dict, log: Path):
+    `bin_` and `cwd` serve another project (the benchmark's peer) with its own virtualenv's
+    gunicorn, from its own folder, under the same gunicorn.conf.py."""
+
+    def __init__(self, app: str, env: dict, log: Path, bin_: Path = BIN, cwd: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind",
-                 f"127.0.0.1:{self.port}", app], cwd=ROOT, env=env,
+                [str(bin_ / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
+                 f"127.0.0.1:{self.port}", app], cwd=cwd, env=env,
                 stdout=out, stderr=subprocess.STDOUT)
 
     def wait(self, path: str, timeout: float = 60) -> None:
