@@ -24,6 +24,8 @@ from service.storage.db import db, keyset_batches
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
 
 BATCH = 1000     # households a query
+CELL_CACHE = 5000   # distinct answers of one question whose cells are kept (rows)
+_MISSING = object()
 
 #: The columns before the answers: (header as a code, header as shown with labels).
 HOUSEHOLD_COLUMNS = (("household_code", _l("Household code")), ("status", _l("Status")),
@@ -92,6 +94,7 @@ class HouseholdExport:
         cols = self.answer_columns()
         yield [check(h) for h in self._headers(HOUSEHOLD_COLUMNS) + [c[0] for c in cols]]
         areas = self._areas(check)
+        groups = self._cell_groups(check)
         query = self.households.select(
             Household.id, Household.code, Household.status, Household.version,
             Household.last_visit_at, Household.visits, Household.area, Household.current)
@@ -99,8 +102,40 @@ class HouseholdExport:
             for _id, code, status, version, last, visits, area, current in batch:
                 answers = json.loads(current or "{}")
                 self.rows_written += 1
-                yield [code, status, version, self._local(last), visits,
-                       *areas.get(area, ("", "")), *(check(c[1](answers)) for c in cols)]
+                row = [code, status, version, self._local(last), visits,
+                       *areas.get(area, ("", ""))]
+                for cells in groups:
+                    row += cells(answers)
+                yield row
+
+    def _cell_groups(self, check) -> list:
+        """Per question, answers → its (checked) cells. A question's columns read only its own
+        answer, and a ledger repeats its choices, sizes and dates from row to row: each distinct
+        answer's cells are made once (up to CELL_CACHE a question) and reused, which makes the
+        export several times faster than calling every column on every row."""
+        groups = []
+        for q in self.questions:
+            name = q.label.get(self.opts.lang) if self.opts.labels else q.name
+            funcs = [col[1] for col in q.qtype.columns(q, name, self.opts.labels, self.opts.lang)]
+
+            def cells(answers, q=q.name, funcs=funcs, known={}):
+                value = answers.get(q, _MISSING)
+                # typed: 1, 1.0 and True are one dict key but not one cell
+                key = (value.__class__, tuple(value) if isinstance(value, list) else value)
+                try:
+                    found = known.get(key)
+                except TypeError:          # a dict (never at top level; safe all the same)
+                    found, key = None, None
+                if found is None:
+                    one = {} if value is _MISSING else {q: value}
+                    found = [check(f(one)) for f in funcs]
+                    if key is not None:
+                        if len(known) >= CELL_CACHE:
+                            known.clear()
+                        known[key] = found
+                return found
+            groups.append(cells)
+        return groups
 
     def history_rows(self, for_csv: bool = True) -> Iterator[list]:
         """A header, then one row per change: household by household (oldest registration
