@@ -123,6 +123,9 @@ class Household(BaseModel):
             (("form_id", "area", "address_key"), False),
             (("form_id", "id_key"), False),
             (("form_id", "status", "last_visit_at"), False),
+            # the office's ledger counts per status, by area or among possible duplicates,
+            # from this index alone (status first: the counts come out grouped)
+            (("form_id", "status", "area", "duplicate_of"), False),
         )
 
 
