@@ -237,3 +237,22 @@ def test_a_revisit_left_blank_on_a_sensitive_question_does_not_clear_it(book):
     assert now_of(household)["health"] == "良好"
     book(dict(without, health="需要轮椅"), household, base=1, sensitive=True)
     assert now_of(household)["health"] == "需要轮椅"
+
+
+def test_correcting_a_visits_answer_corrects_the_household_where_that_visit_set_it(book):
+    household = book(FIRST).household
+    second = book(dict(FIRST, size=4), household, base=1)
+    office = User.create(username="mgr", role="manager", password_hash="x")
+    spec = book.spec
+    first_visit = Submission.select().where(Submission.household == household).order_by(
+        Submission.id).first()
+    # the first visit's income is still the household's: the correction carries over
+    submissions.correct(spec, first_visit, spec.question("income"), None, 2100, "核实", office)
+    # its size was replaced by the second visit's since: the household keeps 4
+    submissions.correct(spec, first_visit, spec.question("size"), None, 2, "核实", office)
+    now = now_of(household)
+    assert now["income"] == 2100 and now["size"] == 4
+    last = HouseholdChange.select().order_by(HouseholdChange.id.desc()).first()
+    assert (last.question, last.source, last.user_id) == ("income", "correction", office.id)
+    submissions.correct(spec, second, spec.question("size"), None, 6, "核实", office)
+    assert now_of(household)["size"] == 6

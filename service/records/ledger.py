@@ -250,6 +250,28 @@ def _duplicate_of(form_id: str, household: Household) -> int | None:
     return found[0] if found else None
 
 
+def apply_correction(spec: FormSpec, household_id: int, submission: Submission, answers: dict,
+                     user) -> None:
+    """A visit's answers corrected in the office: the household takes the corrected values of
+    the questions whose current value that visit gave (a later visit, import or the office may
+    have set the others since), each as a change by `user`. Call inside the correction's write
+    transaction."""
+    household = _locked(household_id)
+    latest: dict = {}
+    for question, visit in (HouseholdChange.select(HouseholdChange.question,
+                                                   HouseholdChange.submission)
+                            .where(HouseholdChange.household == household_id)
+                            .order_by(HouseholdChange.version, HouseholdChange.id).tuples()):
+        latest[question] = visit
+    now = current(household)
+    changes = [(q.name, now.get(q.name), answers.get(q.name)) for q in spec.questions()
+               if q.answerable and latest.get(q.name) == submission.id
+               and now.get(q.name) != answers.get(q.name)]
+    for name, _old, new in changes:
+        _set(now, name, new)
+    _save(household, now, changes, "correction", user=user)
+
+
 def open_conflicts(household: Household):
     return (HouseholdConflict.select()
             .where((HouseholdConflict.household == household) &

@@ -80,6 +80,8 @@ def _correct(spec, submission, q, item, new_value, reason, user) -> list[Correct
             old_value=json.dumps(before, ensure_ascii=False),
             new_value=json.dumps(after, ensure_ascii=False)))
     Submission.update(**cells.columns(spec, new)).where(Submission.id == submission.id).execute()
+    if submission.household_id is not None:      # a ledger visit: its household follows
+        ledger.apply_correction(spec, submission.household_id, submission, new, user)
     return made
 
 
