@@ -24,7 +24,7 @@ peak memory, VmHWM, as bench/dashboard_export.py), an import of a generated 100,
 and bench/RESULTS-ledger.md.
 
     .venv/bin/python bench/ledger.py [--households 100000] [--databases sqlite,postgresql]
-                                     [--posts 300] [--skip-import] [--explain]
+                                     [--posts 300] [--skip-import]
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import random
-import re
 import secrets
 import shutil
 import statistics
@@ -45,7 +44,6 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -318,7 +316,6 @@ def verify(app, spec, office, n: int = 200, seed: int = 5) -> dict:
             if done:
                 expected += [(name, _dump(old), _dump(new), len({v for *_x, v in expected}) + 1)
                              for name, old, new in done]
-                expected = [(a, b, c, d) for a, b, c, d in expected]
             h = Household.get_by_id(sub.household_id)
             code, version = h.code, h.version
         got = [(c.question, c.old_value, c.new_value, c.version) for c in
@@ -436,10 +433,9 @@ def time_posts(url: str, secret: str, posts: int) -> dict:
     _sign_in(app, client)
     fields = [(k, v) for k, v in household_answers() if k != "visit_date"]
     uuids = []
-    for phase in ("warm-up",):
-        client.post(f"/f/{FORM}", data=urlencode(fields + [("visit_date", "2026-01-01"),
-                    ("submission_uuid", str(uuid.uuid4()))]),
-                    content_type="application/x-www-form-urlencoded")
+    client.post(f"/f/{FORM}", data=urlencode(fields + [("visit_date", "2026-01-01"),
+                ("submission_uuid", str(uuid.uuid4()))]),
+                content_type="application/x-www-form-urlencoded")     # warm-up
     cpu = time.process_time()
     wall = time.perf_counter()
     for i in range(posts):
@@ -473,20 +469,12 @@ def time_posts(url: str, secret: str, posts: int) -> dict:
             "revisit_cpu": again[0], "revisit_wall": again[1], "posts": posts}
 
 
-def explain(sql_and_params, sqlite: bool) -> list[str]:
-    from service.storage.db import db
-    sql, params = sql_and_params
-    prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ANALYZE "
-    return [" ".join(str(c) for c in row) for row in db.execute_sql(prefix + sql, params)]
-
-
-def run_database(kind: str, n: int, posts: int, skip_import: bool, show_plans: bool) -> dict:
+def run_database(kind: str, n: int, posts: int, skip_import: bool) -> dict:
     from bench import load_synthetic
     from bench.servers import database
     from service.office import auth
     from service.storage import schema
     from service.storage.db import db
-    from service.storage.models import LoginSession
     home = Path(tempfile.mkdtemp(prefix="doorstep-ledger-", dir="/tmp"))
     result: dict = {"database": kind, "n": n, "load_average": [os.getloadavg()[0]]}
     try:
@@ -656,14 +644,13 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--skip-import", action="store_true")
-    parser.add_argument("--explain", action="store_true")
     parser.add_argument("--child", action="store_true")
     args = parser.parse_args()
     if args.child:
         kind, *rest = json.loads(sys.stdin.read())
         print(json.dumps(child_export(*rest)))
         return
-    results = [run_database(kind, args.households, args.posts, args.skip_import, args.explain)
+    results = [run_database(kind, args.households, args.posts, args.skip_import)
                for kind in args.databases.split(",")]
     text = report(results)
     print(text)
