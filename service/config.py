@@ -28,7 +28,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # the rate limits' keys in Redis: deployments sharing one Redis keep apart by prefix
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "doorstep"),
         # a dashboard counted from raw answers gives up after this long (gunicorn's worker
-        # timeout is 30 s): the page says so instead of the request being killed
+        # timeout is 120 s): the page says so instead of the request being killed
         "DASHBOARD_SECONDS": float(env.get("DASHBOARD_SECONDS", 25)),
         # how many days a surveyor can still see (and correct) their own submissions
         "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
