@@ -1,17 +1,13 @@
 """Downloads: /admin/forms/<form_id>/export.csv|zip|xlsx with the dashboard's filters."""
 from __future__ import annotations
 
-import os
-import tempfile
-
-from flask import (Response, abort, current_app, flash, redirect, request, send_file,
-                   stream_with_context, url_for)
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from service.office import audit, auth, policy
 from service.reports import export, export_files
 from service.i18n import current_lang
-from service.admin import bp
+from service.admin import bp, downloads
 from service.office import clock
 from service.admin.dashboard import parse_filters, spec_or_404
 
@@ -53,30 +49,14 @@ def export_file(form_id, ext):
                 "CSV or ZIP, narrow the filters, or ask the administrator for `doorstep export`.",
                 n=f"{XLSX_WEB_MAX:,}"))
         return redirect(url_for("admin.dashboard", form_id=spec.id, **filters.as_args()))
+    def logged(**more):
+        audit.record("export", target=f"form:{spec.id}", rows=job.rows_written, **more, **details)
+
     if ext == "xlsx":
-        handle, path = tempfile.mkstemp(suffix=".xlsx")
-        os.close(handle)
-        try:
-            export_files.write_xlsx(job, path)
-            audit.record("export", target=f"form:{spec.id}", rows=job.rows_written, **details)
-            return send_file(path, as_attachment=True, download_name=f"{stamp}.xlsx",
-                             mimetype="application/vnd.openxmlformats-officedocument."
-                                      "spreadsheetml.sheet")
-        finally:
-            os.unlink(path)    # the open file stays readable until sent (POSIX)
-
-    def generate():
-        finished = False
-        try:
-            chunks = export_files.zip_chunks(job, bom) if ext == "zip" else \
-                export_files.csv_chunks(job.main_rows(), bom)
-            yield from chunks
-            finished = True
-        finally:
-            audit.record("export", target=f"form:{spec.id}", rows=job.rows_written,
-                         complete=finished, **details)
-
-    mimetype = "application/zip" if ext == "zip" else "text/csv"   # Werkzeug adds the charset
-    return Response(stream_with_context(generate()), mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{stamp}.{ext}"',
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return downloads.xlsx(lambda path: export_files.write_xlsx(job, path), f"{stamp}.xlsx",
+                              logged)
+    chunks = (lambda: export_files.zip_chunks(job, bom)) if ext == "zip" else \
+        (lambda: export_files.csv_chunks(job.main_rows(), bom))
+    return downloads.streamed(chunks, f"{stamp}.{ext}",
+                              "application/zip" if ext == "zip" else "text/csv",
+                              lambda finished: logged(complete=finished))

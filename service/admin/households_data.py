@@ -5,17 +5,15 @@ export."""
 from __future__ import annotations
 
 import os
-import tempfile
 
-from flask import Response, abort, current_app, render_template, request, send_file, \
-    stream_with_context
+from flask import abort, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 
 from service import csrf
-from service.admin import bp
+from service.admin import bp, downloads
 from service.i18n import current_lang
 from service.office import audit, auth, clock, policy
 from service.records import household_import
@@ -89,29 +87,14 @@ def households_export(ext):
     stamp = f"{spec.id}-{'history' if history else 'households'}-{clock.today().isoformat()}"
     details = {"form": spec.id, "format": ext, "history": history, "labels": opts.labels,
                "pii": opts.with_pii, "area": area.code if area else None}
+    def logged(**more):
+        audit.record("households_export", target=f"form:{spec.id}", rows=job.rows_written,
+                     **more, **details)
+
     if ext == "xlsx":
-        handle, path = tempfile.mkstemp(suffix=".xlsx")
-        os.close(handle)
-        try:
-            household_export.write_xlsx(job, path, history=history)
-            audit.record("households_export", target=f"form:{spec.id}", rows=job.rows_written,
-                         **details)
-            return send_file(path, as_attachment=True, download_name=f"{stamp}.xlsx",
-                             mimetype="application/vnd.openxmlformats-officedocument."
-                                      "spreadsheetml.sheet")
-        finally:
-            os.unlink(path)    # the open file stays readable until sent (POSIX)
-
-    def generate():
-        finished = False
-        try:
-            rows = job.history_rows() if history else job.rows()
-            yield from export_files.csv_chunks(rows, args.get("bom") != "0")
-            finished = True
-        finally:
-            audit.record("households_export", target=f"form:{spec.id}",
-                         rows=job.rows_written, complete=finished, **details)
-
-    return Response(stream_with_context(generate()), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{stamp}.csv"',
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+        return downloads.xlsx(lambda path: household_export.write_xlsx(job, path, history=history),
+                              f"{stamp}.xlsx", logged)
+    rows = job.history_rows if history else job.rows
+    return downloads.streamed(lambda: export_files.csv_chunks(rows(), args.get("bom") != "0"),
+                              f"{stamp}.csv", "text/csv",
+                              lambda finished: logged(complete=finished))
