@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from functools import reduce
-from operator import or_
 
 from flask import abort, current_app, redirect, render_template, request, url_for
-from peewee import Cast, Expression, NodeList, SQL, Value, fn
+from peewee import NodeList, SQL, fn
 
 from service.admin import bp
 from service.admin.forms import ConfirmForm, ReasonForm
@@ -24,11 +21,12 @@ from service.office import audit, auth, policy
 from service.office.clock import day_start_utc, local_time
 from service.office.masking import mask
 from service.records import ledger
+from service.records.household_index import filterable
 from service.records.vocabulary import HOUSEHOLD_STATUSES
 from service.storage.db import is_sqlite
 from service.storage.models import (
-    Area, AuditEvent, Household, HouseholdChange, HouseholdConflict, Submission, User,
-    VisitOutcome,
+    Area, AuditEvent, Household, HouseholdAnswer, HouseholdChange, HouseholdConflict, Submission,
+    User, VisitOutcome,
 )
 
 PAGE_SIZE = 50
@@ -54,44 +52,16 @@ def shown(q, value, revealed=False) -> str:
     return q.qtype.label(q, value, current_lang())
 
 
-def filterable(spec) -> list:
-    """Questions the list filters on: top-level answers that are not identifiers (a filter on a
-    masked value would reveal it by trial)."""
-    return [q for q in spec.questions()
-            if q.answerable and not q.is_group and not q.pii and spec.parent_of(q.name) is None]
-
-
 def _answer_condition(q, text: str):
     """Households whose current answer to `q` is `text` (a choice by its code or label; for a
-    multiple choice, among those chosen), read from the JSON of the current answers with the
-    database's JSON functions: exact, where a LIKE on the JSON text would match 3 in 30."""
+    multiple choice, among those chosen): a lookup in the answer index (household_index.py),
+    which keeps numbers as JSON writes them, so "3" finds the rating 3 as the text "3"."""
     for choice in q.choices:
         if text in (choice.value, choice.label.zh, choice.label.en):
             text = choice.value
             break
-    candidates = [text]
-    if re.fullmatch(r"-?[0-9]{1,15}", text):
-        candidates.append(int(text))     # integers and ratings are stored as JSON numbers
-    # First a plain substring test on the stored text, which the exact JSON test then confirms:
-    # `current` is written by json.dumps(sort_keys=True, ensure_ascii=False) (ledger._dump), so a
-    # household whose answer matches holds `"name": value` (a multiple choice: `"value"`) as
-    # written here. Parsing every household's JSON took seconds at 100,000; finding a substring
-    # does not, and only the few rows that hold it are parsed.
-    needles = [json.dumps(c, ensure_ascii=False) if q.qtype.multiple else
-               f"{json.dumps(q.name)}: {json.dumps(c, ensure_ascii=False)}" for c in candidates]
-    present = reduce(or_, [fn.instr(Household.current, n) > 0 if is_sqlite() else
-                           fn.strpos(Household.current, n) > 0 for n in needles])
-    if is_sqlite():
-        if q.qtype.multiple:
-            return present & NodeList((SQL("EXISTS (SELECT 1 FROM"),
-                                       fn.json_each(Household.current, f"$.{q.name}"),
-                                       SQL("WHERE value ="), Value(text), SQL(")")))
-        return present & fn.json_extract(Household.current, f"$.{q.name}").in_(candidates)
-    documents = [{q.name: [c] if q.qtype.multiple else c} for c in candidates]
-    return present & reduce(or_, [Expression(Cast(Household.current, "jsonb"), "@>",
-                                             Cast(Value(json.dumps(d, ensure_ascii=False)),
-                                                  "jsonb"))
-                                  for d in documents])
+    return Household.id.in_(HouseholdAnswer.select(HouseholdAnswer.household).where(
+        (HouseholdAnswer.question == q.name) & (HouseholdAnswer.value == text)))
 
 
 def filtered(user, spec):

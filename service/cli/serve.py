@@ -15,7 +15,7 @@ from service import formspec
 from service.cli import _fail, main
 from service.config import ROOT
 from service.office import audit, auth
-from service.records import cells
+from service.records import cells, household_index
 from service.storage import schema
 from service.storage.models import User
 
@@ -41,6 +41,9 @@ def init_command():
     rewritten = cells.rewrite_stale(catalog)
     if rewritten:
         click.echo(f"export cells rewritten in this release's layout: {rewritten} submission(s)")
+    rewritten = household_index.rewrite_stale(catalog)
+    if rewritten:
+        click.echo(f"export cells rewritten in this form's layout: {rewritten} household(s)")
     click.echo(f"database ready; {len(list(catalog))} form(s) published: "
                + ", ".join(spec.id for spec in catalog))
     if not User.select().exists():

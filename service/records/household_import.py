@@ -30,10 +30,13 @@ from wtforms import Form
 from service.formspec import FormSpec, wtf
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
+from service.records import household_index
 from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
 from service.storage.db import db, insert_rows, is_sqlite, write_transaction
-from service.storage.models import Area, Household, HouseholdChange, User, utcnow
+from service.storage.models import (
+    Area, Household, HouseholdAnswer, HouseholdChange, User, utcnow,
+)
 
 AREA_COLUMN = "area_code"
 #: Between the values of a select_multiple cell: ";" (also full-width) or the enumeration comma.
@@ -255,12 +258,12 @@ def _dump(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _kept(now: dict) -> dict:
+def _kept(spec: FormSpec, now: dict) -> dict:
     """The household fields that follow its current answers (as ledger._save sets them)."""
     address = now.get(LEDGER_ADDRESS) or ""
     return {"current": _dump(now), "address": address[:KEY_LENGTH],
             "address_key": normalise_address(address)[:KEY_LENGTH],
-            "id_key": id_key(now)}
+            "id_key": id_key(now), **household_index.kept_cells(spec, now)}
 
 
 def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
@@ -293,15 +296,19 @@ def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
             continue
         version = household.version + 1
         now.update(row.answers)
-        Household.update(version=version, **_kept(now)).where(
+        Household.update(version=version, **_kept(spec, now)).where(
             Household.id == household.id).execute()
+        household_index.replace_answers(spec, household.id, now, [c[0] for c in changed])
         changes += [_change(household.id, name, old, value, version, user_id, now_at)
                     for name, old, value in changed]
         outcome.updated += 1
     ids = _register(spec, new, now_at)
+    indexed = []
     for row in new:
         changes += [_change(ids[row.line], name, None, value, 1, user_id, now_at)
                     for name, value in row.answers.items()]
+        indexed += household_index.answer_rows(spec, ids[row.line], row.answers)
+    insert_rows(HouseholdAnswer, indexed, names=household_index.ANSWER_FIELDS)
     outcome.created += len(new)
     _insert_changes(changes)
 
@@ -337,7 +344,7 @@ def _register(spec: FormSpec, rows: list[_Row], at) -> dict[int, int]:
     insert_rows(Household, [
         {"code": code, "form_id": spec.id, "area": row.area_id, "status": "active",
          "version": 1, "visits": 0, "registered_at": at,
-         "door_token": secrets.token_urlsafe(12), **_kept(row.answers)}
+         "door_token": secrets.token_urlsafe(12), **_kept(spec, row.answers)}
         for code, row in zip(codes, rows)])
     by_code = dict(Household.select(Household.code, Household.id)
                    .where(Household.code.in_(codes)).tuples())

@@ -24,6 +24,7 @@ import unicodedata
 
 from service.formspec import FormSpec
 from service.formspec.loader import LEDGER_ADDRESS
+from service.records import household_index
 from service.records.vocabulary import OUTCOMES, read_aloud_code
 from service.storage.db import db, insert_row, insert_rows, is_sqlite
 from service.storage.models import (
@@ -218,6 +219,11 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
         household.duplicate_of = _duplicate_of(flag, household)
     names = ("current", "version", "address", "address_key", "id_key", "visits",
              "last_visit_at", "duplicate_of")
+    spec = household_index.spec_for(household.form_id)
+    if spec is not None:     # the current-state export's cells and the list's answer index
+        household.__data__.update(household_index.kept_cells(spec, now))
+        names += ("cells", "pii_cells", "cells_formula", "cells_layout")
+        household_index.replace_answers(spec, household.id, now, [c[0] for c in changes])
     fields = [Household._meta.fields[name] for name in names]
     param = db.obj.param
     db.execute_sql(

@@ -168,13 +168,13 @@ class Export:
         that text may hold a formula. Other rows are lists of cells (for `csv_chunks` or XLSX)."""
         check = neutralise if for_csv else _same
         keys = tuple(k for q in self.questions if not q.is_group for k in cells.keys(q))
-        versions = {s.version: _Version(s, keys, for_csv and not self.opts.labels)
+        versions = {s.version: KeptVersion(s, keys, for_csv and not self.opts.labels)
                     for s in self.specs}
         relabel = self._relabel(keys, check) if self.opts.labels else []
         areas, surveyors, words = self._meta_maps(check)
         yield [check(h) for h in self.meta_headers() + [c.header for c in self.main_columns()]]
-        text = {"area": {k: _fragment(v) for k, v in areas.items()},
-                "surveyor": {k: _fragment([v]) for k, v in surveyors.items()}}
+        text = {"area": {k: fragment(v) for k, v in areas.items()},
+                "surveyor": {k: fragment([v]) for k, v in surveyors.items()}}
         with_pii = any(v.with_pii for v in versions.values())
         query = Submission.select(
             Submission.id, Submission.receipt, Submission.received_at, Submission.form_version,
@@ -203,7 +203,7 @@ class Export:
                        surveyors.get(surveyor, ""), words[channel], words[status], *picked]
                 for i, names in relabel:
                     row[i] = names(row[i])
-                if for_csv and (formula or (version.with_pii and _formula_like(pii))):
+                if for_csv and (formula or (version.with_pii and formula_like(pii))):
                     row[len(META_COLUMNS):] = [check(c) for c in row[len(META_COLUMNS):]]
                 yield row
 
@@ -277,7 +277,7 @@ class _Words(dict):
         return shown
 
 
-class _Version:
+class KeptVersion:
     """How one form version's kept cells become this export's answer cells."""
 
     def __init__(self, spec: FormSpec, keys: tuple[cells.Key, ...], text_allowed: bool):
@@ -309,12 +309,12 @@ class _Version:
 _CELL_START = re.compile(r'[,"][=+\-@\t\r]')
 
 
-def _formula_like(text: str | None) -> bool:
+def formula_like(text: str | None) -> bool:
     """Whether a stored line may hold a cell that starts like a formula (conservatively: any
     such character after a comma or a quote). For `pii_cells`, which keep no flag of their own."""
     return bool(text) and (text.startswith(FORMULA_START) or _CELL_START.search(text) is not None)
 
 
-def _fragment(values) -> str:
+def fragment(values) -> str:
     """Cells as a piece of a CSV row (for ready-made lines)."""
     return cells.line(values) if any(v != "" for v in values) else "," * (len(values) - 1)

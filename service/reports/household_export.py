@@ -18,7 +18,8 @@ from peewee import JOIN, SQL, NodeList
 
 from service.formspec import FormSpec
 from service.office import clock, policy
-from service.reports.export import Options, neutralise
+from service.records import cells
+from service.reports.export import KeptVersion, Options, formula_like, fragment, neutralise
 from service.reports.export_files import XLSX_MAX_ROWS
 from service.storage.db import db, is_sqlite, keyset_batches
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
@@ -108,8 +109,64 @@ class HouseholdExport:
     def _areas(self, check) -> dict:
         return {a.id: (check(a.code), check(a.name)) for a in Area.select()}
 
-    def rows(self, for_csv: bool = True) -> Iterator[list]:
-        """A header, then one row per household (oldest registration first)."""
+    def rows(self, for_csv: bool = True) -> Iterator[list | str]:
+        """A header, then one row per household (oldest registration first).
+
+        Without labels the answers come from the cells each household keeps (household_index.py),
+        as the response export's come from a submission's: for CSV, a household whose kept
+        `cells` are exactly this export's columns (no pii: the default download) is ready CSV
+        text, its metadata then `cells` as stored, unless that text may hold a formula. With
+        labels, each question's cells are made from the current answers."""
+        if self.opts.labels:
+            yield from self._labelled_rows(for_csv)
+            return
+        check = neutralise if for_csv else _same
+        keys = tuple(k for q in self.questions for k in cells.keys(q))
+        kept = KeptVersion(self.spec, keys, for_csv)
+        yield [check(h) for h in self._headers(HOUSEHOLD_COLUMNS) +
+               [c[0] for c in self.answer_columns()]]
+        areas = self._areas(check)
+        area_text = {k: fragment(v) for k, v in areas.items()}
+        query = self.households.select(
+            Household.id, Household.code, Household.status, Household.version,
+            Household.last_visit_at, Household.visits, Household.area, Household.cells,
+            Household.pii_cells if kept.with_pii else SQL("NULL"), Household.cells_formula,
+            Household.cells_layout)
+        local, answers_at = self._local_cached(), len(HOUSEHOLD_COLUMNS)
+        for batch in keyset_batches(self._in_id_order(query), Household.id, BATCH, raw=True):
+            for (hid, code, status, version, last, visits, area, public, pii, formula,
+                 written_in) in batch:
+                if public is None or written_in != kept.layout:
+                    # no cells kept or kept in another layout (the form changed since: until
+                    # `doorstep init` rewrites them): made from the current answers
+                    public, pii, formula = self._rebuild(hid)
+                self.rows_written += 1
+                if kept.direct and not formula:
+                    yield (f"{code},{status},{version},{local(last)},{visits},"
+                           f"{area_text.get(area, ',')}{kept.tail}{public}\r\n")
+                    continue
+                row = [code, status, version, local(last), visits, *areas.get(area, ("", "")),
+                       *kept.pick(public, pii)]
+                if for_csv and (formula or (kept.with_pii and formula_like(pii))):
+                    row[answers_at:] = [check(c) for c in row[answers_at:]]
+                yield row
+
+    @staticmethod
+    def _in_id_order(query):
+        """In id order from the keyset: without statistics SQLite would take the form's equality
+        on an index and sort every household for each batch of 1,000."""
+        if is_sqlite():
+            return query.from_(NodeList((Household, SQL("NOT INDEXED"))))
+        return query
+
+    def _rebuild(self, household_id: int) -> tuple[str, str, bool]:
+        current = Household.select(Household.current).where(
+            Household.id == household_id).scalar()
+        made = cells.encode(self.spec, json.loads(current or "{}"))
+        return made["cells"], made["pii_cells"], made["cells_formula"]
+
+    def _labelled_rows(self, for_csv: bool) -> Iterator[list]:
+        """`rows` with choice labels: each question's cells from the current answers."""
         check = neutralise if for_csv else _same
         cols = self.answer_columns()
         yield [check(h) for h in self._headers(HOUSEHOLD_COLUMNS) + [c[0] for c in cols]]
@@ -118,22 +175,18 @@ class HouseholdExport:
         query = self.households.select(
             Household.id, Household.code, Household.status, Household.version,
             Household.last_visit_at, Household.visits, Household.area, Household.current)
-        if is_sqlite():
-            # in id order from the keyset: without statistics SQLite would take the form's
-            # equality on an index and sort every household for each batch of 1,000
-            query = query.from_(NodeList((Household, SQL("NOT INDEXED"))))
         local = self._local_cached()
-        for batch in keyset_batches(query, Household.id, BATCH, raw=True):
+        for batch in keyset_batches(self._in_id_order(query), Household.id, BATCH, raw=True):
             for _id, code, status, version, last, visits, area, current in batch:
                 answers = json.loads(current or "{}")
                 self.rows_written += 1
                 row = [code, status, version, local(last), visits,
                        *areas.get(area, ("", ""))]
                 get = answers.get
-                for name, texts, cells in groups:
+                for name, texts, cells_of in groups:
                     value = get(name, _MISSING)
                     found = texts.get(value) if value.__class__ is str else None
-                    row += found if found is not None else cells(value)
+                    row += found if found is not None else cells_of(value)
                 yield row
 
     def _cell_groups(self, check) -> list:
@@ -148,7 +201,7 @@ class HouseholdExport:
             texts: dict = {}
             others: dict = {}
 
-            def cells(value, q=q.name, funcs=funcs, texts=texts, others=others):
+            def cells_of(value, q=q.name, funcs=funcs, texts=texts, others=others):
                 # typed keys: 1, 1.0 and True are one dict key but not one cell
                 key = (value.__class__, tuple(value) if isinstance(value, list) else value)
                 try:
@@ -164,7 +217,7 @@ class HouseholdExport:
                             known.clear()
                         known[value if known is texts else key] = found
                 return found
-            groups.append((q.name, texts, cells))
+            groups.append((q.name, texts, cells_of))
         return groups
 
     def history_rows(self, for_csv: bool = True) -> Iterator[list]:

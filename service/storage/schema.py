@@ -281,3 +281,29 @@ def _household_count_index(migrator):
         if index._name == "household_form_id_status_area_id_duplicate_of_id" and \
                 index._name not in existing:
             db.execute(index)
+
+
+@step(8, "households keep their answers as export cells and as an index for the list's filter")
+def _household_index(migrator):
+    """`household_answer` (the office's list filtered by an answer: an index lookup instead of
+    reading every household's JSON) and on `household` the current-state export's kept cells
+    (`cells`, `pii_cells`, `cells_formula`, `cells_layout`), filled in for every household from
+    its current answers with its form's newest stored definition (household_index.py)."""
+    from peewee import BooleanField, TextField
+
+    from service.records import household_index
+    from service.storage.models import Household, HouseholdAnswer
+    db.create_tables([HouseholdAnswer], safe=True)
+    existing = {c.name for c in db.get_columns("household")}
+    for column, field in (("cells", TextField(null=True)), ("pii_cells", TextField(null=True)),
+                          ("cells_formula", BooleanField(default=False)),
+                          ("cells_layout", CharField(max_length=16, null=True))):
+        if column not in existing:
+            migrator.migrate(migrator.add_column("household", column, field))
+    newest: dict = {}
+    for (form_id, version), spec in _stored_specs().items():
+        if version > newest.get(form_id, (0, None))[0]:
+            newest[form_id] = (version, spec)
+    for form_id in {f for (f,) in Household.select(Household.form_id).distinct().tuples()}:
+        if form_id in newest:    # a form never published: cells stay NULL, the export rebuilds
+            household_index.rewrite(newest[form_id][1], only_stale=False)
