@@ -177,3 +177,15 @@ def test_step_8_fills_in_the_index_and_cells_of_households_stored_before(tmp_pat
         assert sorted(HouseholdAnswer.select(HouseholdAnswer.question, HouseholdAnswer.value)
                       .tuples()) == [("income", "0"), ("needs", "job"), ("needs", "training"),
                                      ("size", "3")]
+
+
+def test_an_import_keeps_backslashes_tabs_and_line_breaks_as_typed(office, doorstep, files):
+    """PostgreSQL takes an import's rows by COPY (db.copy_rows): its text format escapes."""
+    name = "王\\五\t(户主)\n二行 \\N"
+    code, _said, err = doorstep("import", files("c.csv", csv_bytes(
+        [["SQ1", "幸福路 9号", name, "2", "job", "", ""]])), "--form", "ledger")
+    assert code == 0, err
+    with office.app.app_context(), db.connection_context():
+        h = Household.get(Household.address == "幸福路 9号")
+        assert ledger.current(h)["head_name"] == name
+        assert cells.parse(h.pii_cells)[1] == name

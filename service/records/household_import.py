@@ -33,7 +33,7 @@ from service.office import policy
 from service.records import household_index
 from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
-from service.storage.db import db, insert_rows, is_sqlite, write_transaction
+from service.storage.db import copy_rows, is_sqlite, write_transaction
 from service.storage.models import (
     Area, Household, HouseholdAnswer, HouseholdChange, User, utcnow,
 )
@@ -41,7 +41,7 @@ from service.storage.models import (
 AREA_COLUMN = "area_code"
 #: Between the values of a select_multiple cell: ";" (also full-width) or the enumeration comma.
 SEPARATORS = re.compile(r"[;；、]")
-BATCH = 500
+BATCH = 2000
 #: Each text kept in a stored household field is at most this long (Household.address).
 KEY_LENGTH = 500
 
@@ -308,26 +308,13 @@ def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
         changes += [_change(ids[row.line], name, None, value, 1, user_id, now_at)
                     for name, value in row.answers.items()]
         indexed += household_index.answer_rows(spec, ids[row.line], row.answers)
-    insert_rows(HouseholdAnswer, indexed, names=household_index.ANSWER_FIELDS)
+    copy_rows(HouseholdAnswer, indexed, household_index.ANSWER_FIELDS)
     outcome.created += len(new)
-    _insert_changes(changes)
+    copy_rows(HouseholdChange, changes, CHANGE_FIELDS)
 
 
 CHANGE_FIELDS = ("household", "question", "old_value", "new_value", "version", "source",
                  "submission", "user", "at")
-
-
-def _insert_changes(changes: list) -> None:
-    """The batch's change rows: on PostgreSQL in one round trip (execute_values pages of
-    1,000 rows; a batch has ~5 a household), elsewhere as multi-row INSERTs."""
-    if is_sqlite() or not changes:
-        insert_rows(HouseholdChange, changes, names=CHANGE_FIELDS)
-        return
-    from psycopg2.extras import execute_values
-    columns = ", ".join(f'"{HouseholdChange._meta.fields[name].column_name}"'
-                        for name in CHANGE_FIELDS)
-    execute_values(db.cursor(), f'INSERT INTO "household_change" ({columns}) VALUES %s',
-                   changes, page_size=1000)
 
 
 def _change(household_id, question, old, new, version, user_id, at) -> tuple:
@@ -341,11 +328,12 @@ def _register(spec: FormSpec, rows: list[_Row], at) -> dict[int, int]:
     if not rows:
         return {}
     codes = _fresh_codes(len(rows))
-    insert_rows(Household, [
-        {"code": code, "form_id": spec.id, "area": row.area_id, "status": "active",
-         "version": 1, "visits": 0, "registered_at": at,
-         "door_token": secrets.token_urlsafe(12), **_kept(spec, row.answers)}
-        for code, row in zip(codes, rows)])
+    made = [{"code": code, "form_id": spec.id, "area": row.area_id, "status": "active",
+             "version": 1, "visits": 0, "registered_at": at,
+             "door_token": secrets.token_urlsafe(12), **_kept(spec, row.answers)}
+            for code, row in zip(codes, rows)]
+    names = tuple(made[0])
+    copy_rows(Household, [tuple(m.values()) for m in made], names)
     by_code = dict(Household.select(Household.code, Household.id)
                    .where(Household.code.in_(codes)).tuples())
     return {row.line: by_code[code] for code, row in zip(codes, rows)}

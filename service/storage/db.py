@@ -12,7 +12,9 @@ closes (a quarter of a submission's time when measured; see bench/).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
+import io
 import os
 import threading
 import time
@@ -179,6 +181,37 @@ def insert_rows(model, rows: list, add_on_conflict: tuple[tuple[str, ...], str] 
         else:
             sql, params = _insert(model, chunk, plain)
         db.execute_sql(sql + tail, params)
+
+
+def copy_rows(model, rows: list, names: tuple[str, ...]) -> None:
+    """Many rows at once (an import): PostgreSQL's COPY, which takes 100,000 households' rows in
+    a fraction of the time multi-row INSERTs do; elsewhere `insert_rows`. `rows` are tuples of
+    the `names` fields' plain values (str, int, float, bool, datetime or None)."""
+    if is_sqlite() or not rows:
+        insert_rows(model, rows, names=names)
+        return
+    columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_text(v) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    db.cursor().copy_expert(f'COPY "{model._meta.table_name}" ({columns}) FROM STDIN', buffer)
+
+
+def _copy_text(value) -> str:
+    """A value in COPY's text format: \\N for NULL, backslash escapes for the separators."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return text
 
 
 def insert_row(instance) -> int:
