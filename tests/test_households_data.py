@@ -356,3 +356,26 @@ def test_a_post_too_large_for_an_office_page_gets_the_friendly_413(office):
     page = client.post("/admin/users/new", data={"x": "y" * (2 * 1024 * 1024)})
     assert page.status_code == 413
     assert "太大" in page.get_data(as_text=True) or "too large" in page.get_data(as_text=True)
+
+
+def test_two_imports_of_one_file_at_once_register_each_address_once(office, files, tmp_path):
+    """Two offices' clerks (two processes) import the same ledger at the same moment: one waits
+    for the other, whose households the second then finds (nothing new, nothing twice)."""
+    import os
+    import subprocess
+
+    from .live import BIN, ROOT
+    rows = [["SQ1", f"并发路 {i}号", "", str(i % 9 + 1), "job", "", ""] for i in range(300)]
+    path = files("same.csv", csv_bytes(rows))
+    env = {**os.environ, "DATABASE_URL": office.app.config["DATABASE_URL"],
+           "FORMS_DIR": str(TEST_FORMS), "SECRET_KEY": "x",
+           "INSTANCE_PATH": str(tmp_path / "instance")}
+    runs = [subprocess.Popen([str(BIN / "doorstep"), "households", "import", path, "--form",
+                              "ledger"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    said = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], said
+    stored = households(office.app)
+    assert sum(address.startswith("并发路") for address in stored) == 300
+    created = sorted(int(out.split(" household(s) created")[0].split()[-1]) for out, _e in said)
+    assert created == [0, 300]

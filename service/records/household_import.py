@@ -33,7 +33,7 @@ from service.office import policy
 from service.records import household_index
 from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
-from service.storage.db import copy_rows, is_sqlite, write_transaction
+from service.storage.db import copy_rows, db, is_sqlite, write_transaction
 from service.storage.models import (
     Area, Household, HouseholdAnswer, HouseholdChange, User, utcnow,
 )
@@ -82,6 +82,9 @@ def load(spec: FormSpec, filename: str, data: bytes, holder) -> Outcome:
     user = holder if isinstance(holder, User) else None
     outcome = Outcome()
     with write_transaction():
+        if not is_sqlite():     # two imports at once would both register a new address: one
+            # waits for the other (SQLite's write lock already makes them take turns)
+            db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"import:{spec.id}",))
         for start in range(0, len(rows), BATCH):
             _store(spec, rows[start:start + BATCH], user, outcome)
     return outcome
