@@ -30,7 +30,7 @@ from wtforms import Form
 from service.formspec import FormSpec, wtf
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
-from service.records import household_index
+from service.records import household_index, rounds
 from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
 from service.storage.db import copy_rows, db, is_sqlite, write_transaction
@@ -306,6 +306,7 @@ def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
                     for name, old, value in changed]
         outcome.updated += 1
     ids = _register(spec, new, now_at)
+    rounds.join([(ids[row.line], row.area_id) for row in new], spec.id)
     indexed = []
     for row in new:
         changes += [_change(ids[row.line], name, None, value, 1, user_id, now_at)

@@ -24,7 +24,7 @@ import unicodedata
 
 from service.formspec import FormSpec
 from service.formspec.loader import LEDGER_ADDRESS
-from service.records import household_index
+from service.records import household_index, rounds
 from service.records.vocabulary import OUTCOMES, read_aloud_code
 from service.storage.db import db, insert_row, insert_rows, is_sqlite
 from service.storage.models import (
@@ -167,6 +167,7 @@ def record_outcome(household_id: int, submission_uuid: str, outcome: str, *,
         household.status = "moved_out"
         fields.append(Household.status)
     household.save(only=fields)
+    rounds.refresh(household.id)
     return made, True
 
 
@@ -327,6 +328,7 @@ def merge(duplicate: Household, into: Household, user) -> None:
         Household.id == duplicate.id).execute()
     Household.update(duplicate_of=None).where(
         (Household.id == into.id) & (Household.duplicate_of == duplicate.id)).execute()
+    rounds.merged(duplicate.id, into.id)
 
 
 def dismiss_duplicate(household: Household) -> None:
@@ -339,3 +341,4 @@ def set_status(household: Household, status: str) -> None:
     if status not in ("active", "moved_out", "closed"):
         raise ValueError(status)
     Household.update(status=status).where(Household.id == household.id).execute()
+    rounds.refresh(household.id)      # one that leaves is out of an open round's target

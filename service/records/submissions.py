@@ -9,7 +9,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from service.office import clock
-from service.records import cells, ledger, tally
+from service.records import cells, ledger, rounds, tally
 from service.records.vocabulary import READ_ALOUD, STATUSES, read_aloud_code
 from service.records.answers import current_answers, now_hidden, rows_for, answer_rows
 from service.storage.db import db, insert_row, insert_rows, is_sqlite, write_transaction
@@ -116,6 +116,8 @@ def set_status(submission: Submission, status: str, reason: str, user) -> Status
         tally.count(current, keys, -1)             # counts only while it was valid
         current.status = submission.status = status
         tally.count(current, keys, +1)             # counts only if it is valid now
+        if current.household_id is not None:       # a void visit no longer counts in a round
+            rounds.refresh(current.household_id)
     return change
 
 
@@ -180,6 +182,9 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                 if household is not None:
                     ledger.record_visit(spec, household, submission, answers, visit.base_version,
                                         sensitive_consent, partial=visit.partial)
+                    if visit.household is None:      # registered: joins the rounds it is in
+                        rounds.join([(household.id, household.area_id)], spec.id)
+                    rounds.refresh(household.id)
                     # (not a column: what the reply says, without asking the database again)
                     submission.registered = household.code if visit.household is None else None
             return submission, True

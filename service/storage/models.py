@@ -1,21 +1,19 @@
-"""Doorstep's tables, in one place.
+"""Doorstep's tables, in one place (see README, "Why answers are rows").
 
-Storage design (see README, "Why answers are rows"):
 - `Submission` is one response: metadata and attribution as columns, and `answers` as the JSON
-  document exactly as it was accepted (the original, never changed by a correction).
-- `Answer` holds the current value of every answered question as rows: one per question, one per
-  chosen value of a select_multiple, one per question per repeat item. Per-question counts are then a
-  plain `GROUP BY value` that SQLite and PostgreSQL run alike and that indexes serve, with no JSON
-  functions whose syntax differs between the two.
-- `FormVersion` keeps each published definition, so old submissions stay readable after a form changes.
+  document exactly as it was accepted (never changed by a correction).
+- `Answer` holds the current value of every answered question as rows (one per chosen value of a
+  select_multiple, one per question per repeat item): per-question counts are a plain `GROUP BY
+  value` that both databases run alike and indexes serve, with no JSON functions.
+- `FormVersion` keeps each published definition: old submissions stay readable.
 """
 from __future__ import annotations
 
 import datetime as dt
 
 from peewee import (
-    AutoField, BooleanField, CharField, DateTimeField, DoubleField, ForeignKeyField, IntegerField,
-    SQL, Model, TextField, fn,
+    AutoField, BooleanField, CharField, DateField, DateTimeField, DoubleField, ForeignKeyField,
+    IntegerField, SQL, Model, TextField, fn,
 )
 
 from service.storage.db import db
@@ -117,8 +115,7 @@ class Household(BaseModel):
     duplicate_of = ForeignKeyField("self", null=True, backref="possible_duplicates",
                                    on_delete="RESTRICT")   # flagged until merged or dismissed
     door_token = CharField(max_length=32, unique=True)    # the door-plate QR code's token
-    # `current` as the current-state export's cells (household_index.py, as Submission.cells)
-    cells = TextField(null=True)
+    cells = TextField(null=True)       # `current` as export cells (household_index.py)
     pii_cells = TextField(null=True)
     cells_formula = BooleanField(default=False)
     cells_layout = CharField(max_length=16, null=True)
@@ -136,8 +133,7 @@ class Household(BaseModel):
 
 class HouseholdAnswer(BaseModel):
     """A household's current answer to one question the office's list filters on, as text (one
-    row per chosen value of a multiple choice): the answer filter is an index lookup, where
-    reading every household's JSON took half a second at 100,000 (household_index.py)."""
+    row per chosen value): the answer filter is an index lookup (household_index.py)."""
 
     household = ForeignKeyField(Household, backref="answer_index", on_delete="CASCADE",
                                 index=False)
@@ -290,6 +286,68 @@ class HouseholdConflict(BaseModel):
         indexes = ((("household", "resolved_at"), False),)
 
 
+class SurveyRound(BaseModel):
+    """A named period of visits of one ledger form over an area and below it (rounds.py)."""
+
+    name = CharField(max_length=200)
+    form_id = CharField(max_length=64)
+    area = ForeignKeyField(Area, backref="rounds", on_delete="RESTRICT")
+    starts_on = DateField()
+    ends_on = DateField()
+    status = CharField(max_length=16, default="open")     # open | closed
+    report_questions = TextField(null=True)    # JSON names; NULL: the form's `report: true` ones
+    frozen = TextField(null=True)              # JSON: its figures as they were at closing
+    created_by = ForeignKeyField(User, null=True, backref="rounds_created", on_delete="RESTRICT")
+    created_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+    closed_by = ForeignKeyField(User, null=True, backref="rounds_closed", on_delete="RESTRICT")
+
+
+class RoundHousehold(BaseModel):
+    """A household of a round's target and where it stands in it (rounds.py)."""
+
+    round = ForeignKeyField(SurveyRound, backref="households", on_delete="CASCADE", index=False)
+    household = ForeignKeyField(Household, backref="rounds", on_delete="CASCADE")
+    area = ForeignKeyField(Area, null=True, backref="round_households", on_delete="RESTRICT",
+                           index=False)
+    assigned_to = ForeignKeyField(User, null=True, backref="round_households",
+                                  on_delete="RESTRICT", index=False)
+    joined = CharField(max_length=16, default="target")     # target | registered (during it)
+    state = CharField(max_length=16, default="not_yet")     # not_yet | attempted | done | left
+    attempts = IntegerField(default=0)       # not at home, refused, vacant (before done)
+    last_outcome = CharField(max_length=16, null=True)      # the latest of those
+    done_kind = CharField(max_length=16, null=True)         # form | no_change | moved_out
+    done_day = CharField(max_length=10, null=True)          # office-local YYYY-MM-DD
+    done_by = ForeignKeyField(User, null=True, backref="round_done", on_delete="RESTRICT",
+                              index=False)
+
+    class Meta:
+        indexes = (
+            (("round", "household"), True),
+            (("round", "area", "state"), False),             # the not-yet lists
+            (("round", "assigned_to", "state"), False),
+        )
+
+
+class RoundCount(BaseModel):
+    """How many of a round's households stand where, kept with every RoundHousehold change
+    (rounds.py): the coverage page reads these few rows. 0 and "" stand for none."""
+
+    round = ForeignKeyField(SurveyRound, backref="counts", on_delete="CASCADE", index=False)
+    area_id = IntegerField()
+    assigned_to = IntegerField()
+    state = CharField(max_length=16)
+    flagged = BooleanField()
+    outcome = CharField(max_length=16)       # done: its kind; attempted: the latest outcome
+    day = CharField(max_length=10)           # done: the day it was done
+    done_by = IntegerField()
+    n = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("round", "area_id", "assigned_to", "state", "flagged", "outcome", "day",
+                     "done_by"), True),)
+
+
 class Tally(BaseModel):
     """Pre-aggregated counts of valid submissions, kept in step with every write.
 
@@ -333,7 +391,8 @@ class AuditEvent(BaseModel):
 
 
 MODELS = [FormVersion, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
-          Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome, Tally, AuditEvent]
+          Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome,
+          SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent]
 
 
 def create_tables() -> None:

@@ -307,3 +307,10 @@ def _household_index(migrator):
     for form_id in {f for (f,) in Household.select(Household.form_id).distinct().tuples()}:
         if form_id in newest:    # a form never published: cells stay NULL, the export rebuilds
             household_index.rewrite(newest[form_id][1], only_stale=False)
+
+
+@step(9, "survey rounds: a period of visits over some areas, and where each household stands")
+def _rounds(migrator):
+    """Tables `survey_round`, `round_household` and `round_count` (rounds.py)."""
+    from service.storage.models import RoundCount, RoundHousehold, SurveyRound
+    db.create_tables([SurveyRound, RoundHousehold, RoundCount], safe=True)

@@ -1,0 +1,291 @@
+"""Survey rounds: a named period of visits of one ledger form over an area and everything below it.
+
+The target is the households active in the round's areas when it is created; a household registered
+(by a visit or an import) in those areas before the round ends joins it. Where each member stands
+(`RoundHousehold`) is never counted up or down: `refresh` derives it again from the household's
+visits and outcomes recorded within the round's dates whenever one is stored, voided or restored,
+or the household is merged or changes status, all in the transaction that acknowledges the change.
+So coverage always equals a recount from the visits (`standing`), and `RoundCount`, kept with every
+change of a member's standing, lets the coverage page read a few rows however large the round.
+
+- done: a visit with the form (any valid submission: a surveyor's, or the household's own report),
+  or the outcome "checked, no change" or "moved out";
+- attempted: not at home, refused or vacant, before it was done; FLAG_ATTEMPTS or more: flagged;
+- left: no longer active (closed, moved out or merged by the office) and not done: out of the target.
+
+A closed round is never refreshed: its members stand as they did, and its figures are frozen in
+`SurveyRound.frozen` (reports/coverage.py), so later corrections never rewrite what was reported.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import Case, Value, fn
+
+from service.office import clock, policy
+from service.storage.db import insert_rows
+from service.storage.models import (
+    Area, Household, RoundCount, RoundHousehold, Submission, SurveyRound, User, VisitOutcome,
+    utcnow,
+)
+
+DONE_OUTCOMES = ("no_change", "moved_out")
+FAILED_OUTCOMES = ("not_home", "refused", "vacant")
+FLAG_ATTEMPTS = 2
+STATES = ("not_yet", "attempted", "done", "left")
+COUNT_KEY = ("round", "area_id", "assigned_to", "state", "flagged", "outcome", "day", "done_by")
+
+
+class RoundError(ValueError):
+    """A round that cannot be made or changed as asked; `reason` is a code, the message is shown."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one household stands in a round, as its visits and outcomes say."""
+
+    state: str = "not_yet"
+    attempts: int = 0
+    last_outcome: str | None = None
+    done_kind: str | None = None
+    done_day: str | None = None
+    done_by: int | None = None
+
+
+FIELDS = tuple(Standing.__dataclass_fields__)
+
+
+def window(r: SurveyRound) -> tuple[dt.datetime, dt.datetime]:
+    """The round's dates as UTC moments: from the start of its first day to the end of its last,
+    in the office's time zone."""
+    starts = r.starts_on if isinstance(r.starts_on, dt.date) else dt.date.fromisoformat(r.starts_on)
+    ends = r.ends_on if isinstance(r.ends_on, dt.date) else dt.date.fromisoformat(r.ends_on)
+    return clock.day_start_utc(starts), clock.day_start_utc(ends + dt.timedelta(days=1))
+
+
+# --- where a household stands -------------------------------------------------------------------
+
+def _family(household_id: int) -> list[int]:
+    """The household and those merged into it (their visits count for it)."""
+    ids, frontier = [household_id], [household_id]
+    while frontier and len(ids) < 100:
+        frontier = [i for (i,) in Household.select(Household.id)
+                    .where(Household.merged_into.in_(frontier)).tuples()]
+        ids += frontier
+    return ids
+
+
+def standing(r: SurveyRound, household_id: int, status: str | None = None) -> Standing:
+    """Where the household stands, from its (and its merged ones') valid visits and outcomes
+    within the round's dates, oldest first."""
+    ids, (start, end) = _family(household_id), window(r)
+    events = [(at, day, by, "form") for at, day, by in Submission.select(
+        Submission.received_at, Submission.day, Submission.surveyor).where(
+        Submission.household.in_(ids) & (Submission.status == "valid") &
+        (Submission.received_at >= start) & (Submission.received_at < end)).tuples()]
+    events.extend(VisitOutcome.select(
+        VisitOutcome.received_at, VisitOutcome.day, VisitOutcome.surveyor,
+        VisitOutcome.outcome).where(
+        VisitOutcome.household.in_(ids) & (VisitOutcome.received_at >= start) &
+        (VisitOutcome.received_at < end)).tuples())
+    attempts, last = 0, None
+    for _at, day, by, kind in sorted(events, key=lambda e: (str(e[0]), e[3] != "form")):
+        if kind == "form" or kind in DONE_OUTCOMES:
+            return Standing("done", attempts, last, kind, day, by)
+        if kind in FAILED_OUTCOMES:
+            attempts, last = attempts + 1, kind
+    if status is None:
+        status = Household.select(Household.status).where(Household.id == household_id).scalar()
+    if status != "active":
+        return Standing("left", attempts, last)
+    return Standing("attempted" if attempts else "not_yet", attempts, last)
+
+
+def _count_row(r_id: int, member: dict, n: int) -> tuple:
+    """The RoundCount key of a member (a dict of RoundHousehold's columns), and `n`."""
+    state = member["state"]
+    return (r_id, member["area"] or 0, member["assigned_to"] or 0, state,
+            state == "attempted" and member["attempts"] >= FLAG_ATTEMPTS,
+            (member["done_kind"] if state == "done" else member["last_outcome"]) or "",
+            member["done_day"] or "", member["done_by"] or 0, n)
+
+
+def _add_counts(rows: list[tuple]) -> None:
+    insert_rows(RoundCount, rows, add_on_conflict=(_count_columns(), "n"),
+                names=COUNT_KEY + ("n",))
+
+
+def _count_columns() -> tuple[str, ...]:
+    return tuple(RoundCount._meta.fields[name].column_name for name in COUNT_KEY)
+
+
+_MEMBER = (RoundHousehold.id, RoundHousehold.round, RoundHousehold.area,
+           RoundHousehold.assigned_to, RoundHousehold.state, RoundHousehold.attempts,
+           RoundHousehold.last_outcome, RoundHousehold.done_kind, RoundHousehold.done_day,
+           RoundHousehold.done_by)
+
+
+def _members(where) -> list[dict]:
+    return list(RoundHousehold.select(*_MEMBER).join(
+        SurveyRound, on=(RoundHousehold.round == SurveyRound.id))
+        .where(where & (SurveyRound.status == "open")).dicts())
+
+
+def refresh(household_id: int) -> None:
+    """Derive again where the household stands in each open round it belongs to, and move its
+    count. Call inside the write transaction that changed its visits, outcomes or status."""
+    for member in _members(RoundHousehold.household == household_id):
+        r = SurveyRound.get_by_id(member["round"])
+        now = standing(r, household_id)
+        if all(member[f] == getattr(now, f) for f in FIELDS):
+            continue
+        RoundHousehold.update(**{f: getattr(now, f) for f in FIELDS}).where(
+            RoundHousehold.id == member["id"]).execute()
+        _add_counts([_count_row(r.id, member, -1),
+                     _count_row(r.id, {**member, **now.__dict__}, +1)])
+
+
+def join(households: list[tuple[int, int | None]], form_id: str) -> int:
+    """New households (id, area id) join every open round of their form whose areas hold them
+    and that has not ended (a registration, an import); returns how many memberships."""
+    rounds = [r for r in SurveyRound.select(SurveyRound, Area).join(Area).where(
+        (SurveyRound.form_id == form_id) & (SurveyRound.status == "open") &
+        (SurveyRound.ends_on >= clock.today()))]
+    if not rounds or not households:
+        return 0
+    paths = dict(Area.select(Area.id, Area.path).where(
+        Area.id.in_(sorted({a for _h, a in households if a}))).tuples())
+    made = 0
+    for r in rounds:
+        inside = [(h, a) for h, a in households
+                  if a in paths and paths[a].startswith(r.area.path)]
+        if not inside:
+            continue
+        insert_rows(RoundHousehold, [(r.id, h, a, "registered", "not_yet", 0) for h, a in inside],
+                    names=("round", "household", "area", "joined", "state", "attempts"))
+        _add_counts([(r.id, a or 0, 0, "not_yet", False, "", "", 0, 1) for _h, a in inside])
+        made += len(inside)
+    return made
+
+
+def merged(duplicate_id: int, into_id: int) -> None:
+    """`duplicate_id` was merged into `into_id`: in each open round the duplicate leaves (its
+    visits now count for the household it went into, which takes its place if it was not a
+    member), then both are derived again."""
+    for member in _members(RoundHousehold.household == duplicate_id):
+        taken = RoundHousehold.select().where(
+            (RoundHousehold.round == member["round"]) &
+            (RoundHousehold.household == into_id)).exists()
+        if taken:
+            RoundHousehold.delete().where(RoundHousehold.id == member["id"]).execute()
+            _add_counts([_count_row(member["round"], member, -1)])
+        else:
+            RoundHousehold.update(household=into_id).where(
+                RoundHousehold.id == member["id"]).execute()
+    refresh(into_id)
+
+
+# --- rounds -----------------------------------------------------------------------------------
+
+def create(name: str, spec, area: Area, starts_on: dt.date, ends_on: dt.date, user=None,
+           report_questions=None) -> SurveyRound:
+    """A new round, its target (the form's active households in `area` and below) and the
+    standing of those already visited since its start. Call inside a write transaction."""
+    name = (name or "").strip()
+    if not name:
+        raise RoundError("name")
+    if not getattr(spec, "ledger", False):
+        raise RoundError("form")
+    if ends_on < starts_on:
+        raise RoundError("dates")
+    r = SurveyRound.create(name=name[:200], form_id=spec.id, area=area, starts_on=starts_on,
+                           ends_on=ends_on, created_by=user if isinstance(user, User) else None,
+                           report_questions=report_questions)
+    target = Household.select(Value(r.id), Household.id, Household.area, Value("target"),
+                              Value("not_yet"), Value(0)).where(
+        (Household.form_id == spec.id) & (Household.status == "active") &
+        Household.area.in_(policy.area_ids_under(area)))
+    RoundHousehold.insert_from(target, [
+        RoundHousehold.round, RoundHousehold.household, RoundHousehold.area,
+        RoundHousehold.joined, RoundHousehold.state, RoundHousehold.attempts]).execute()
+    start, end = window(r)
+    members = RoundHousehold.select(RoundHousehold.household).where(RoundHousehold.round == r.id)
+    visited = {h for (h,) in Submission.select(Submission.household).where(
+        Submission.household.in_(members) & (Submission.received_at >= start) &
+        (Submission.received_at < end)).distinct().tuples()}
+    visited |= {h for (h,) in VisitOutcome.select(VisitOutcome.household).where(
+        VisitOutcome.household.in_(members) & (VisitOutcome.received_at >= start) &
+        (VisitOutcome.received_at < end)).distinct().tuples()}
+    for household_id in sorted(visited):
+        now = standing(r, household_id)
+        RoundHousehold.update(**now.__dict__).where(
+            (RoundHousehold.round == r.id) & (RoundHousehold.household == household_id)).execute()
+    recount(r)
+    return r
+
+
+def recount(r: SurveyRound) -> None:
+    """Make the round's counts again from its members (a new round, a reassignment)."""
+    RoundCount.delete().where(RoundCount.round == r.id).execute()
+    flagged = (RoundHousehold.state == "attempted") & (RoundHousehold.attempts >= FLAG_ATTEMPTS)
+    outcome = fn.COALESCE(Case(None, [(RoundHousehold.state == "done", RoundHousehold.done_kind)],
+                               RoundHousehold.last_outcome), "")
+    grouped = RoundHousehold.select(
+        Value(r.id), fn.COALESCE(RoundHousehold.area, 0),
+        fn.COALESCE(RoundHousehold.assigned_to, 0), RoundHousehold.state, flagged, outcome,
+        fn.COALESCE(RoundHousehold.done_day, ""), fn.COALESCE(RoundHousehold.done_by, 0),
+        fn.COUNT(RoundHousehold.id)).where(RoundHousehold.round == r.id).group_by(
+        RoundHousehold.area, RoundHousehold.assigned_to, RoundHousehold.state, flagged,
+        outcome, RoundHousehold.done_day, RoundHousehold.done_by)
+    RoundCount.insert_from(grouped, [getattr(RoundCount, f) for f in COUNT_KEY + ("n",)]).execute()
+
+
+def assign(r: SurveyRound, surveyor: User | None, *, area: Area | None = None,
+           household_ids: list[int] | None = None) -> int:
+    """Assign the round's households in `area` (and below), or those listed, to `surveyor`
+    (None: unassign); returns how many. The surveyor must be able to visit them. Call inside a
+    write transaction."""
+    if r.status != "open":
+        raise RoundError("closed")
+    where = RoundHousehold.round == r.id
+    if area is not None:
+        where &= RoundHousehold.area.in_(policy.area_ids_under(area))
+    if household_ids is not None:
+        where &= RoundHousehold.household.in_(household_ids)
+    if surveyor is not None:
+        if surveyor.role != "surveyor" or not surveyor.active or surveyor.area_id is None:
+            raise RoundError("surveyor")
+        reach = policy.area_ids_under(surveyor.area)
+        if RoundHousehold.select().where(where & (RoundHousehold.area.is_null() |
+                                                  RoundHousehold.area.not_in(reach))).exists():
+            raise RoundError("scope")      # a household the surveyor could not visit
+    changed = RoundHousehold.update(assigned_to=surveyor.id if surveyor else None).where(
+        where).execute()
+    recount(r)
+    return changed
+
+
+def close(r: SurveyRound, user, frozen: str) -> None:
+    """Close the round with its figures as they are (`frozen`, JSON made by
+    reports/coverage.py): from now on it is shown from them and never refreshed."""
+    if r.status != "open":
+        raise RoundError("closed")
+    SurveyRound.update(status="closed", closed_at=utcnow(), frozen=frozen,
+                       closed_by=user if isinstance(user, User) else None).where(
+        SurveyRound.id == r.id).execute()
+    r.status, r.frozen = "closed", frozen
+
+
+def open_rounds_of(form_id: str, area: Area | None = None):
+    """The form's open rounds, newest first (with `area`: those whose areas hold it)."""
+    query = (SurveyRound.select(SurveyRound, Area).join(Area)
+             .where((SurveyRound.form_id == form_id) & (SurveyRound.status == "open"))
+             .order_by(SurveyRound.starts_on.desc(), SurveyRound.id.desc()))
+    if area is None:
+        return list(query)
+    return [r for r in query if area.path.startswith(r.area.path)]
