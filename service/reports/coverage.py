@@ -82,12 +82,13 @@ class Figures:
                  User.select().where(User.id.in_(sorted(people)))} if people else {}
         return cls(r, rows, areas, users)
 
-    def frozen(self) -> str:
-        """The figures as JSON, for `SurveyRound.frozen` (rounds.close)."""
+    def frozen(self, report: dict | None = None) -> str:
+        """The figures as JSON, for `SurveyRound.frozen` (rounds.close), with the round's
+        report figures (round_report.py) beside them."""
         return json.dumps({
             "rows": self.rows,
             "areas": {i: [a.code, a.name, a.path, a.parent_id] for i, a in self.areas.items()},
-            "users": self.users}, ensure_ascii=False)
+            "users": self.users, "report": report or {}}, ensure_ascii=False)
 
     # --- views -----------------------------------------------------------------------------
 
@@ -167,3 +168,9 @@ class Figures:
             if state in ("done", "attempted") and outcome:
                 out[outcome] += n
         return dict(out)
+
+
+def freeze(r: SurveyRound) -> str:
+    """What closing `r` stores: its coverage and its report as they stand now."""
+    from service.reports import round_report
+    return Figures.of(r).frozen(round_report.figures_json(r))
