@@ -232,6 +232,20 @@ def clock(monkeypatch):
     return set_to
 
 
+def command_on(app, cli, tmp_path, group: str):
+    """`doorstep <group> …` run against `app`'s database and forms: (exit code, stdout, stderr)."""
+    env = {"DATABASE_URL": app.config["DATABASE_URL"], "FORMS_DIR": str(TEST_FORMS),
+           "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path / "instance")}
+
+    def run(*args):
+        try:
+            done = cli(group, *args, env=env)
+            return done.exit_code, done.stdout, done.stderr
+        finally:
+            use_database_of(app)
+    return run
+
+
 def use_database_of(app) -> None:
     """Point the process's one database handle at `app`'s database: each app made re-points it, so
     a test reusing an app made earlier (`office_once`) calls this first."""

@@ -18,7 +18,7 @@ from service.records.submissions import Attribution, Visit
 from service.storage.db import db
 from service.storage.models import AuditEvent, Household, HouseholdChange
 
-from .conftest import TEST_FORMS, csrf_token, use_database_of
+from .conftest import TEST_FORMS, command_on, csrf_token
 
 BOM = "\ufeff"
 HEADER = ["area_code", "address", "head_name", "size", "needs", "visit_date", "income"]
@@ -67,16 +67,7 @@ def xlsx_bytes(rows, header=HEADER) -> bytes:
 @pytest.fixture
 def doorstep(office, cli, tmp_path):
     """`doorstep households …` on the office's database: (exit code, stdout, stderr)."""
-    env = {"DATABASE_URL": office.app.config["DATABASE_URL"], "FORMS_DIR": str(TEST_FORMS),
-           "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path / "instance")}
-
-    def run(*args):
-        try:
-            done = cli("households", *args, env=env)
-            return done.exit_code, done.stdout, done.stderr
-        finally:
-            use_database_of(office.app)
-    return run
+    return command_on(office.app, cli, tmp_path, "households")
 
 
 @pytest.fixture

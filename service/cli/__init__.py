@@ -1,5 +1,6 @@
 """The `doorstep` command: a Flask CLI group around create_app, one module per command group
-(forms, people: users and areas, links, data: export and households, serve: init and serve)."""
+(forms, people: users and areas, links, data: export and households, rounds, serve: init
+and serve)."""
 from __future__ import annotations
 
 import sys
@@ -34,5 +35,19 @@ def _fail(message):
     sys.exit(1)
 
 
+def spec_and_area(form_id, area_code):
+    """The form and the area a command names, or a clear error for either."""
+    from flask import current_app
+
+    from service.storage.models import Area
+    spec = current_app.extensions["doorstep.catalog"].get(form_id)
+    if spec is None:
+        _fail(f"no form '{form_id}' in FORMS_DIR")
+    area = Area.get_or_none(Area.code == area_code)
+    if area is None:
+        _fail(f"no area with code '{area_code}'")
+    return spec, area
+
+
 # the command groups register themselves on `main` (after it and the helpers exist)
-from service.cli import data, forms, links, people, serve  # noqa: E402,F401
+from service.cli import data, forms, links, people, rounds, serve  # noqa: E402,F401

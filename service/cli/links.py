@@ -9,11 +9,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from service import links
-from service.cli import _connect, _fail, main
+from service.cli import _connect, _fail, main, spec_and_area
 from service.links import sheets
 from service.office import audit, clock
 from service.records.vocabulary import LINK_CHANNELS
-from service.storage.models import Area, User
+from service.storage.models import User
 
 
 @main.group("links")
@@ -35,16 +35,6 @@ def _public_base() -> str:
     return base
 
 
-def _spec_and_area(form_id, area_code):
-    spec = current_app.extensions["doorstep.catalog"].get(form_id)
-    if spec is None:
-        _fail(f"no form '{form_id}' in FORMS_DIR")
-    area = Area.get_or_none(Area.code == area_code)
-    if area is None:
-        _fail(f"no area with code '{area_code}'")
-    return spec, area
-
-
 @links_group.command("create")
 @click.argument("form_id")
 @click.option("--area", "area_code", required=True)
@@ -57,7 +47,7 @@ def _spec_and_area(form_id, area_code):
 def links_create(form_id, area_code, surveyor, channel, expires):
     """Create a link; its full URL is the last line printed."""
     _connect()
-    spec, area = _spec_and_area(form_id, area_code)
+    spec, area = spec_and_area(form_id, area_code)
     person = None
     if surveyor:   # a username, or the display name of exactly one surveyor
         person = User.get_or_none(User.username == surveyor)
@@ -98,7 +88,7 @@ def links_create(form_id, area_code, surveyor, channel, expires):
 def links_sheet(form_id, area_code, out, kind, lang, channel, contact):
     """Write the printable sheet of an area's working links, as PDF for the print shop."""
     _connect()
-    spec, area = _spec_and_area(form_id, area_code)
+    spec, area = spec_and_area(form_id, area_code)
     channel = channel or sheets.DEFAULT_CHANNEL[kind]
     chosen = list(sheets.active_links(spec.id, area, None if channel == "all" else channel))
     if not chosen:
