@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from peewee import Case, Value, fn
 
 from service.office import clock, policy
-from service.storage.db import insert_rows
+from service.storage.db import db, insert_rows
 from service.storage.models import (
     Area, Household, RoundCount, RoundHousehold, Submission, SurveyRound, User, VisitOutcome,
     utcnow,
@@ -139,6 +139,8 @@ def _members(where) -> list[dict]:
 def refresh(household_id: int) -> None:
     """Derive again where the household stands in each open round it belongs to, and move its
     count. Call inside the write transaction that changed its visits, outcomes or status."""
+    if not _any_open("household_id", household_id):
+        return
     for member in _members(RoundHousehold.household == household_id):
         r = SurveyRound.get_by_id(member["round"])
         now = standing(r, household_id)
@@ -150,9 +152,24 @@ def refresh(household_id: int) -> None:
                      _count_row(r.id, {**member, **now.__dict__}, +1)])
 
 
+def _any_open(column: str, value) -> bool:
+    """Whether an open round holds this household (column household_id) or is of this form
+    (form_id): one plain query, since every ledger visit asks and rounds are rarely open."""
+    param = db.obj.param
+    if column == "household_id":
+        sql = ('SELECT 1 FROM "round_household" m JOIN "survey_round" r ON r."id" = m."round_id" '
+               f'WHERE m."household_id" = {param} AND r."status" = \'open\' LIMIT 1')
+    else:
+        sql = (f'SELECT 1 FROM "survey_round" WHERE "form_id" = {param} '
+               "AND \"status\" = 'open' LIMIT 1")
+    return db.execute_sql(sql, (value,)).fetchone() is not None
+
+
 def join(households: list[tuple[int, int | None]], form_id: str) -> int:
     """New households (id, area id) join every open round of their form whose areas hold them
     and that has not ended (a registration, an import); returns how many memberships."""
+    if not households or not _any_open("form_id", form_id):
+        return 0
     rounds = [r for r in SurveyRound.select(SurveyRound, Area).join(Area).where(
         (SurveyRound.form_id == form_id) & (SurveyRound.status == "open") &
         (SurveyRound.ends_on >= clock.today()))]
