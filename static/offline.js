@@ -1,181 +1,8 @@
 /* The phone's side of a form page: a draft kept on every change, submissions queued in the outbox
  * (static/outbox.js) and sent when there is signal, each receipt shown, and the service worker that
- * keeps the page for use without signal. Builds on Doorstep.page (static/form.js).
- * Also loaded by the visit list and the sign-in page, for the first part below.
+ * keeps the page for use without signal. Builds on Doorstep.page (static/form.js) and exposes
+ * Doorstep.offline, on which a household's visit page builds its outcome taps (static/visits.js).
  * Plain ES2017. */
-/* Visits: the surveyor's households kept on the phone (README, "Offline phones"), for revisits without
- * signal. On the visit list with signal: GET /visit/offline.json (the surveyor's own area, see
- * service/collect/visit.py), kept in the service worker's `doorstep-visits` cache with the list and
- * each household's visit page, fetching again only what changed. Without signal: the list drawn
- * from what is kept, searched on the phone. On a signed-out page (the sign-in page, where signing
- * out and an ended session both land): everything of the visits dropped, drafts of visit pages too.
- * Queued visits stay in the outbox (static/outbox.js) until the office has them.
- */
-(function (root) {
-  'use strict';
-
-  var CACHE = 'doorstep-visits';
-  var DATA = '/visit/offline.json';
-  var DRAFTS = 'doorstep.draft:/visit/';
-  var PARALLEL = 2;
-  if (!root.caches || !root.fetch || !root.Promise) return;
-
-  /* Signed out: nothing of anyone's households stays on the phone. */
-  function forget() {
-    try {
-      var storage = root.localStorage;
-      var drafts = [];
-      for (var i = 0; i < storage.length; i++) {
-        if (storage.key(i).indexOf(DRAFTS) === 0) drafts.push(storage.key(i));
-      }
-      drafts.forEach(function (k) { storage.removeItem(k); });
-    } catch (e) { /* no storage here: no drafts either */ }
-    return root.caches.delete(CACHE);
-  }
-
-  if (document.querySelector('script[data-signed-out]')) {
-    forget().then(function () {
-      document.documentElement.setAttribute('data-visits-forgotten', '');
-    });
-    return;
-  }
-
-  var list = document.getElementById('visit-list');
-  if (!list) return;
-  var note = document.getElementById('visit-offline-note');
-  var say = function (key, n) { return list.getAttribute('data-' + key).replace('{n}', n); };
-
-  function isJson(r) { return (r.headers.get('Content-Type') || '').indexOf('json') >= 0; }
-
-  function pagePath(code) { return '/visit/' + code; }
-
-  /* Fetch each household page whose version or last visit changed (or that is not kept yet),
-   * two at a time; drop the pages of households no longer in the list. */
-  function keepPages(cache, data, before) {
-    var was = {};
-    ((before && before.households) || []).forEach(function (h) { was[h.code] = h; });
-    var wanted = {};
-    data.households.forEach(function (h) { wanted[pagePath(h.code)] = h; });
-    return cache.keys().then(function (requests) {
-      var have = {};
-      var drops = requests.map(function (req) {
-        var path = new URL(req.url).pathname;
-        have[path] = true;
-        var household = /^\/visit\/[^/]+$/.test(path) && path !== DATA;
-        return household && !wanted[path] ? cache.delete(req) : null;
-      });
-      var todo = Object.keys(wanted).filter(function (path) {
-        var h = wanted[path];
-        var old = was[h.code];
-        return !have[path] || !old || old.version !== h.version || old.last_visit !== h.last_visit;
-      });
-      if (!have['/visit']) todo.unshift('/visit');
-      var worker = function () {
-        var path = todo.shift();
-        if (!path) return Promise.resolve();
-        return root.fetch(path, { credentials: 'same-origin', cache: 'no-store' })
-          .then(function (r) {
-            var type = r.headers.get('Content-Type') || '';
-            var page = type.indexOf('text/html') === 0;
-            return r.ok && !r.redirected && page ? cache.put(path, r) : null;
-          })
-          .then(worker);
-      };
-      var workers = [];
-      for (var i = 0; i < PARALLEL; i++) workers.push(worker());
-      return Promise.all(drops.concat(workers));
-    });
-  }
-
-  /* With signal: the surveyor's households and their pages, kept for later. */
-  function refresh() {
-    return root.fetch(DATA, { credentials: 'same-origin', cache: 'no-store',
-      headers: { Accept: 'application/json' } })
-      .then(function (r) {
-        if (r.redirected || (r.ok && !isJson(r)) || r.status === 401) {
-          return forget().then(function () { return null; });   // no longer signed in
-        }
-        if (!r.ok) throw new Error('offline.json: ' + r.status);
-        return r.json().then(function (data) {
-          return root.caches.open(CACHE).then(function (cache) {
-            return cache.match(DATA).then(function (hit) { return hit ? hit.json() : null; })
-              .then(function (before) {
-                if (!before || before.user === data.user) return { cache: cache, before: before };
-                // another account's households: none of them stay
-                return root.caches.delete(CACHE).then(function () { return root.caches.open(CACHE); })
-                  .then(function (fresh) { return { cache: fresh, before: null }; });
-              });
-          }).then(function (got) {
-            return keepPages(got.cache, data, got.before).then(function () {
-              return got.cache.put(DATA, new Response(JSON.stringify(data),
-                { headers: { 'Content-Type': 'application/json' } }));
-            }).then(function () {
-              note.textContent = say('kept', data.households.length);
-              note.hidden = false;
-              list.setAttribute('data-offline-ready', String(data.households.length));
-              return data;
-            });
-          });
-        });
-      });
-  }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-
-  function squash(text) { return String(text || '').replace(/[\s\-]+/g, '').toLowerCase(); }
-
-  /* Without signal: the kept households, searched here as the server would (address or code). */
-  function showKept() {
-    return root.caches.open(CACHE).then(function (cache) { return cache.match(DATA); })
-      .then(function (hit) { return hit ? hit.json() : null; })
-      .then(function (data) {
-        if (!data) return;
-        var q = squash(new URL(root.location.href).searchParams.get('q'));
-        var found = data.households.filter(function (h) {
-          return !q || squash(h.address).indexOf(q) >= 0 || squash(h.code) === q;
-        });
-        list.textContent = '';
-        found.forEach(function (h) {
-          var a = el('a', 'card household');
-          a.href = pagePath(h.code);
-          a.setAttribute('data-code', h.code);
-          a.appendChild(el('span', 'code', h.code));
-          a.appendChild(el('span', 'address', h.address || '—'));
-          var when = el('span', 'small');
-          if (h.last_visit) when.textContent = list.getAttribute('data-last') + ' ' + h.last_visit;
-          else when.appendChild(el('strong', 'unvisited', list.getAttribute('data-unvisited')));
-          a.appendChild(when);
-          var li = el('li');
-          li.appendChild(a);
-          list.appendChild(li);
-        });
-        list.hidden = false;
-        var none = document.getElementById('visit-none');
-        if (none) none.hidden = found.length > 0;
-        var more = document.querySelector('a[rel="next"]');
-        if (more) more.hidden = true;
-        note.textContent = say('offline', found.length);
-        note.hidden = false;
-        list.setAttribute('data-offline-shown', String(found.length));
-      });
-  }
-
-  function start() {
-    var sw = root.navigator.serviceWorker;
-    var ready = sw ? sw.register(list.getAttribute('data-sw'), { scope: '/' })
-      .then(function () { return sw.ready; }) : Promise.resolve();
-    // the worker first, so that the pages fetched below have the assets they load kept too
-    ready.catch(function () { return null; }).then(refresh).catch(showKept);
-  }
-  start();
-})(this);
-
-/* A form page (a household's visit page too): drafts, the outbox, the service worker. */
 (function (root) {
   'use strict';
 
@@ -269,45 +96,23 @@
       .then(function (entry) {
         if (saveTimer) { clearTimeout(saveTimer); saveTimer = null; }
         dropDraft();
-        current = entry.uuid;
-        form.hidden = true;
-        byId('done').hidden = false;
-        root.scrollTo(0, 0);
-        render();
-        return outbox.sendAll(true);
+        return queued(entry);
       }, fallback);
   }
   form.noValidate = true;   // the checks of static/checks.js speak the page's language
   form.addEventListener('submit', onSubmit);
 
-  /* A household's visit page: an outcome tap (not at home, refused ...) is queued like a visit,
-   * with a UUID made at the tap (the page may be the phone's copy, opened many times). */
-  function onOutcome(ev) {
-    ev.preventDefault();
-    var tapped = ev.currentTarget;
-    var words = tapped.querySelector('button').textContent;
-    var code = byId('household-code').textContent;
-    var id = page.uuid4();
-    outbox.add({ uuid: id, action: tapped.getAttribute('action'), token: form.getAttribute('data-token'),
-      title: code + ' · ' + words,
-      body: 'outcome=' + encodeURIComponent(tapped.elements.outcome.value) + '&submission_uuid=' + id })
-      .then(function (entry) {
-        current = entry.uuid;
-        form.hidden = true;
-        byId('outcomes').hidden = true;
-        byId('done').hidden = false;
-        root.scrollTo(0, 0);
-        render();
-        return outbox.sendAll(true);
-      }, function () { tapped.submit(); });
+  /* The entry just queued shown as this page's submission (the panel after submitting), then sent. */
+  function queued(entry) {
+    current = entry.uuid;
+    form.hidden = true;
+    byId('done').hidden = false;
+    root.scrollTo(0, 0);
+    render();
+    return outbox.sendAll(true);
   }
-  Array.prototype.forEach.call(document.querySelectorAll('#outcomes form'), function (f) {
-    f.addEventListener('submit', onOutcome);
-  });
 
   function nextHousehold() {
-    var back = document.querySelector('#visit-head a');
-    if (back) { root.location.href = back.href; return; }   // a revisit: back to the households
     current = null;
     byId('done').hidden = true;
     page.clear();
@@ -488,4 +293,7 @@
   render();
   outbox.sendAll();
   keepOffline();
+
+  // for static/visits.js, loaded after this file on a household's visit page
+  root.Doorstep.offline = { queued: queued };
 })(this);

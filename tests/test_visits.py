@@ -356,7 +356,7 @@ def test_a_prefilled_answer_the_form_now_hides_is_neither_shown_nor_stored(tmp_p
     assert "why" not in json.loads(last.answers)
 
 
-# Kept on the phone for revisits without signal (/visit/offline.json, static/offline.js)
+# Kept on the phone for revisits without signal (/visit/offline.json, static/visits.js)
 
 def test_the_phone_keeps_the_active_households_of_the_surveyors_own_area(app, office, sv1,
                                                                           registered):
@@ -388,7 +388,27 @@ def test_only_a_signed_in_surveyor_gets_the_households_for_the_phone(office, reg
     assert other.status_code == 200 and registered not in other.text
 
 
-def test_the_pages_that_keep_and_forget_the_phones_households_load_their_script(sv1, office):
-    assert 'id="visit-list"' in open_page(sv1, "/visit")
-    assert re.search(r'<script src="/static/offline.js\?v=\w+" data-signed-out',
-                     open_page(office.client(), "/admin/login"))
+def scripts(html):
+    """The static scripts a page loads, in order."""
+    return re.findall(r'<script src="/static/([\w.]+)\?v=\w+"', html)
+
+
+def test_the_pages_that_keep_and_forget_the_phones_households_load_their_script(sv1, office,
+                                                                                registered):
+    """static/visits.js: the list keeps the households, the sign-in page forgets them (neither is
+    a form page: no static/offline.js), a household's visit page queues its outcome taps on top
+    of the form page's scripts; a form page that is no household's loads no visits.js."""
+    listing = open_page(sv1, "/visit")
+    assert 'id="visit-list"' in listing and scripts(listing) == ["visits.js"]
+    login = open_page(office.client(), "/admin/login")
+    assert re.search(r'<script src="/static/visits.js\?v=\w+" data-signed-out', login)
+    assert scripts(login) == ["visits.js"]
+    visit_page = open_page(sv1, f"/visit/{registered}")
+    assert 'id="outcomes"' in visit_page
+    assert scripts(visit_page) == ["checks.js", "outbox.js", "form.js", "offline.js", "visits.js"]
+    assert scripts(open_page(sv1, "/visit/new/ledger")) == [
+        "checks.js", "outbox.js", "form.js", "offline.js"]
+    worker = sv1.get("/sw.js").text    # each of them kept for use without signal, this version
+    for html in (listing, login, visit_page):
+        for src in re.findall(r'<script src="([^"]+)"', html):
+            assert f'"{src}"' in worker, src

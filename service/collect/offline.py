@@ -22,8 +22,9 @@ from service.storage.models import Submission
 from peewee import fn
 
 #: What the service worker keeps on the phone, besides the pages opened: everything a form page
-#: loads. The version in each URL changes whenever one of these files does.
-ASSETS = ("style.css", "checks.js", "outbox.js", "form.js", "offline.js",
+#: or a household's visit page loads. The version in each URL changes whenever one of these
+#: files does.
+ASSETS = ("style.css", "checks.js", "outbox.js", "form.js", "offline.js", "visits.js",
           "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png")
 SW_SOURCE = ROOT / "static" / "sw.js"
 OUTBOX_HEADER = "X-Doorstep-Outbox"

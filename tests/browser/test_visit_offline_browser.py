@@ -1,7 +1,8 @@
 """Revisits without signal (README, "Offline phones"): a surveyor opens the visit list with signal,
 the server is really stopped, the phone opens a household's page from what it kept, and the visit
-waits in the outbox until the server is back; two surveyors revisiting the same household offline
-make one conflict the office resolves; signing out leaves nothing of the households on the phone.
+(or an outcome tap: not at home ...) waits in the outbox until the server is back, stored once
+however often it is sent; two surveyors revisiting the same household offline make one conflict the
+office resolves; signing out leaves nothing of the households on the phone.
 """
 from __future__ import annotations
 
@@ -125,6 +126,73 @@ def test_a_revisit_without_signal_is_sent_when_the_server_is_back(browser, serve
         base = query(server, "SELECT base_version FROM submission WHERE household_id = "
                      "(SELECT id FROM household WHERE code = ?)", code)
         assert base == [(version,)]
+    finally:
+        context.close()
+
+
+def visit_state(server, code):
+    """The household's visits, last visit, version and status (what ledger.record_outcome keeps)."""
+    return query(server, "SELECT id, visits, last_visit_at, version, status FROM household "
+                 "WHERE code = ?", code)[0]
+
+
+def outcomes_of(server, household_id):
+    return query(server, "SELECT uuid, outcome, received_at, channel, surveyor_id, area_id "
+                 "FROM visit_outcome WHERE household_id = ?", household_id)
+
+
+def test_an_outcome_tapped_without_signal_is_stored_once_when_the_server_is_back(browser, server):
+    code, _, answers = household(server, "东湖路 1号")
+    hid, visits, last, version, status = visit_state(server, code)
+    li = query(server, 'SELECT id, area_id FROM "user" WHERE username = ?', "li")[0]
+    context = phone(browser)
+    try:
+        page = context.new_page()
+        kept_on_the_phone(page, server.url, "li")
+        server.stop()                          # nothing answers on that port now
+        page.goto(server.url + "/visit")
+        expect(page.locator("#visit-list")).to_have_attribute("data-offline-shown", "2")
+        page.click(f'a.household[data-code="{code}"]')
+        expect(page.locator("#household-code")).to_have_text(code)
+        rendered = page.locator('#outcomes input[name="submission_uuid"]').first.input_value()
+        page.click('#outcomes button[data-outcome="not_home"]')
+        expect(page.locator("#outcomes")).to_be_hidden()
+        expect(page.locator("#done")).to_have_attribute("data-status", "waiting")
+        expect(page.locator("#outbox li[data-status=waiting]")).to_have_count(1)
+        queued = page.evaluate("DoorstepOutbox.all()")
+        assert len(queued) == 1
+        entry = queued[0]
+        assert entry["action"] == f"/visit/{code}/outcome"
+        assert entry["body"] == f"outcome=not_home&submission_uuid={entry['uuid']}"
+        assert entry["uuid"] != rendered        # made at the tap: the page may be opened again
+        assert outcomes_of(server, hid) == []
+
+        server.start()
+        sent(page)
+        expect(page.locator("#receipt")).to_have_text(code)    # an outcome's receipt: the code
+        rows = outcomes_of(server, hid)
+        assert len(rows) == 1
+        uuid, outcome, received_at, channel, surveyor, area = rows[0]
+        assert (uuid, outcome, channel, surveyor, area) == \
+            (entry["uuid"], "not_home", "surveyor", li[0], li[1])
+        # a visit that filled in no form: counted, the last visit, no new version, still visited
+        after = visit_state(server, code)
+        assert after == (hid, visits + 1, received_at, version, status) and status == "active"
+        assert last is None or last < received_at
+        assert household(server, "东湖路 1号")[2] == answers
+
+        # the same entry sent again (its reply lost, the outbox tries once more): stored once
+        again = page.evaluate("""async (entry) => {
+            const outbox = window.DoorstepOutbox;
+            await outbox.put(Object.assign({}, entry, {status: 'waiting', due: Date.now()}));
+            return outbox.send(await outbox.get(entry.uuid));
+        }""", entry)
+        assert (again["status"], again["receipt"]) == ("sent", code)
+        assert outcomes_of(server, hid) == rows
+        assert visit_state(server, code) == after
+
+        page.click("#done .next-one")          # a revisit: back to the households
+        expect(page).to_have_url(server.url + "/visit")
     finally:
         context.close()
 
