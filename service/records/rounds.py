@@ -19,9 +19,10 @@ A closed round is never refreshed: its members stand as they did, and its figure
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 
-from peewee import Case, Value, fn
+from peewee import Case, Cast, Value, fn
 
 from service.office import clock, policy
 from service.storage.db import db, insert_rows
@@ -34,7 +35,7 @@ DONE_OUTCOMES = ("no_change", "moved_out")
 FAILED_OUTCOMES = ("not_home", "refused", "vacant")
 FLAG_ATTEMPTS = 2
 STATES = ("not_yet", "attempted", "done", "left")
-COUNT_KEY = ("round", "area_id", "assigned_to", "state", "flagged", "outcome", "day", "done_by")
+COUNT_FIELDS = ("round", "dim", "key", "state", "n")
 
 
 class RoundError(ValueError):
@@ -106,22 +107,44 @@ def standing(r: SurveyRound, household_id: int, status: str | None = None) -> St
     return Standing("attempted" if attempts else "not_yet", attempts, last)
 
 
-def _count_row(r_id: int, member: dict, n: int) -> tuple:
-    """The RoundCount key of a member (a dict of RoundHousehold's columns), and `n`."""
+def contributions(member: dict) -> list[tuple[str, str, str]]:
+    """The (dim, key, state) counts one member adds to (a dict of RoundHousehold's columns): its
+    area and its assignee (and "flagged" beside the state when attempted FLAG_ATTEMPTS times
+    or more), and, once done, who did it and the day; how it was done, or its latest attempt."""
     state = member["state"]
-    return (r_id, member["area"] or 0, member["assigned_to"] or 0, state,
-            state == "attempted" and member["attempts"] >= FLAG_ATTEMPTS,
-            (member["done_kind"] if state == "done" else member["last_outcome"]) or "",
-            member["done_day"] or "", member["done_by"] or 0, n)
+    made = [("area", str(member["area"] or 0), state),
+            ("assignee", str(member["assigned_to"] or 0), state)]
+    if state == "attempted" and member["attempts"] >= FLAG_ATTEMPTS:
+        made += [("area", made[0][1], "flagged"), ("assignee", made[1][1], "flagged")]
+    if state == "done":
+        made += [("doer", str(member["done_by"] or 0), state), ("day", member["done_day"], state)]
+    outcome = member["done_kind"] if state == "done" else member["last_outcome"]
+    if outcome:
+        made.append(("outcome", outcome, state))
+    return made
 
 
-def _add_counts(rows: list[tuple]) -> None:
-    insert_rows(RoundCount, rows, add_on_conflict=(_count_columns(), "n"),
-                names=COUNT_KEY + ("n",))
+def _add_counts(r_id: int, members: list[dict], n: int) -> None:
+    """Add `n` to the counts each member contributes to (an upsert per count)."""
+    rows = Counter(c for m in members for c in contributions(m))
+    insert_rows(RoundCount, [(r_id, dim, key, state, n * k) for (dim, key, state), k in
+                             sorted(rows.items())],
+                add_on_conflict=(("round_id", "dim", "key", "state"), "n"), names=COUNT_FIELDS)
 
 
-def _count_columns() -> tuple[str, ...]:
-    return tuple(RoundCount._meta.fields[name].column_name for name in COUNT_KEY)
+def expected_counts(r: SurveyRound) -> Counter:
+    """The counts as its members say they should be (a check: tests, the benchmark)."""
+    made: Counter = Counter()
+    for member in RoundHousehold.select(*_MEMBER).where(RoundHousehold.round == r.id).dicts():
+        made.update(contributions(member))
+    return made
+
+
+def kept_counts(r: SurveyRound) -> Counter:
+    """The counts as kept (RoundCount), without those at zero."""
+    return Counter({(dim, key, state): n for dim, key, state, n in RoundCount.select(
+        RoundCount.dim, RoundCount.key, RoundCount.state, RoundCount.n).where(
+        (RoundCount.round == r.id) & (RoundCount.n != 0)).tuples()})
 
 
 _MEMBER = (RoundHousehold.id, RoundHousehold.round, RoundHousehold.area,
@@ -148,8 +171,8 @@ def refresh(household_id: int) -> None:
             continue
         RoundHousehold.update(**{f: getattr(now, f) for f in FIELDS}).where(
             RoundHousehold.id == member["id"]).execute()
-        _add_counts([_count_row(r.id, member, -1),
-                     _count_row(r.id, {**member, **now.__dict__}, +1)])
+        _add_counts(r.id, [member], -1)
+        _add_counts(r.id, [{**member, **now.__dict__}], +1)
 
 
 def _any_open(column: str, value) -> bool:
@@ -185,7 +208,7 @@ def join(households: list[tuple[int, int | None]], form_id: str) -> int:
             continue
         insert_rows(RoundHousehold, [(r.id, h, a, "registered", "not_yet", 0) for h, a in inside],
                     names=("round", "household", "area", "joined", "state", "attempts"))
-        _add_counts([(r.id, a or 0, 0, "not_yet", False, "", "", 0, 1) for _h, a in inside])
+        _add_counts(r.id, [_new_member(a) for _h, a in inside], +1)
         made += len(inside)
     return made
 
@@ -200,7 +223,7 @@ def merged(duplicate_id: int, into_id: int) -> None:
             (RoundHousehold.household == into_id)).exists()
         if taken:
             RoundHousehold.delete().where(RoundHousehold.id == member["id"]).execute()
-            _add_counts([_count_row(member["round"], member, -1)])
+            _add_counts(member["round"], [member], -1)
         else:
             RoundHousehold.update(household=into_id).where(
                 RoundHousehold.id == member["id"]).execute()
@@ -247,19 +270,31 @@ def create(name: str, spec, area: Area, starts_on: dt.date, ends_on: dt.date, us
 
 
 def recount(r: SurveyRound) -> None:
-    """Make the round's counts again from its members (a new round, a reassignment)."""
+    """Make the round's counts again from its members (a new round, a reassignment): each kind
+    of count grouped in SQL, so a district's million members never come into Python."""
     RoundCount.delete().where(RoundCount.round == r.id).execute()
-    flagged = (RoundHousehold.state == "attempted") & (RoundHousehold.attempts >= FLAG_ATTEMPTS)
-    outcome = fn.COALESCE(Case(None, [(RoundHousehold.state == "done", RoundHousehold.done_kind)],
-                               RoundHousehold.last_outcome), "")
-    grouped = RoundHousehold.select(
-        Value(r.id), fn.COALESCE(RoundHousehold.area, 0),
-        fn.COALESCE(RoundHousehold.assigned_to, 0), RoundHousehold.state, flagged, outcome,
-        fn.COALESCE(RoundHousehold.done_day, ""), fn.COALESCE(RoundHousehold.done_by, 0),
-        fn.COUNT(RoundHousehold.id)).where(RoundHousehold.round == r.id).group_by(
-        RoundHousehold.area, RoundHousehold.assigned_to, RoundHousehold.state, flagged,
-        outcome, RoundHousehold.done_day, RoundHousehold.done_by)
-    RoundCount.insert_from(grouped, [getattr(RoundCount, f) for f in COUNT_KEY + ("n",)]).execute()
+    m = RoundHousehold
+    flagged = (m.state == "attempted") & (m.attempts >= FLAG_ATTEMPTS)
+    done = m.state == "done"
+    outcome = Case(None, [(done, m.done_kind)], m.last_outcome)
+    for dim, key, state, where in (
+            ("area", m.area, m.state, None), ("area", m.area, "flagged", flagged),
+            ("assignee", m.assigned_to, m.state, None),
+            ("assignee", m.assigned_to, "flagged", flagged),
+            ("doer", m.done_by, m.state, done), ("day", m.done_day, m.state, done),
+            ("outcome", outcome, m.state, outcome.is_null(False))):
+        text = key if dim in ("day", "outcome") else Cast(fn.COALESCE(key, 0), "TEXT")
+        grouped = (text,) if isinstance(state, str) else (text, state)
+        query = m.select(Value(r.id), Value(dim), text,
+                         Value(state) if isinstance(state, str) else state, fn.COUNT(m.id))
+        query = query.where(m.round == r.id if where is None else (m.round == r.id) & where)
+        RoundCount.insert_from(query.group_by(*grouped),
+                               [getattr(RoundCount, f) for f in COUNT_FIELDS]).execute()
+
+
+def _new_member(area_id) -> dict:
+    return {"area": area_id, "assigned_to": None, "state": "not_yet", "attempts": 0,
+            "last_outcome": None, "done_kind": None, "done_day": None, "done_by": None}
 
 
 def assign(r: SurveyRound, surveyor: User | None, *, area: Area | None = None,

@@ -12,10 +12,12 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from peewee import fn
+
 from service.storage.models import Area, RoundCount, SurveyRound, User
 
 #: The columns of a count row, as stored in RoundCount and in a frozen round.
-ROW = ("area_id", "assigned_to", "state", "flagged", "outcome", "day", "done_by", "n")
+ROW = ("dim", "key", "state", "n")
 
 
 @dataclass
@@ -37,10 +39,8 @@ class Tally:
     def percent(self) -> float:
         return 100.0 * self.done / self.target if self.target else 0.0
 
-    def add(self, state: str, flagged: bool, n: int) -> None:
+    def add(self, state: str, n: int) -> None:
         setattr(self, state, getattr(self, state) + n)
-        if flagged:
-            self.flagged += n
 
     def as_dict(self) -> dict:
         return {"target": self.target, "done": self.done, "attempted": self.attempted,
@@ -77,7 +77,7 @@ class Figures:
         root = r.area if isinstance(r.area, Area) else Area.get_by_id(r.area_id)
         areas = {a.id: AreaInfo(a.id, a.code, a.name, a.path, a.parent_id) for a in
                  Area.select().where(Area.path.startswith(root.path))}
-        people = {x for row in rows for x in (row[1], row[6]) if x}
+        people = {int(key) for dim, key, _s, _n in rows if dim in ("assignee", "doer")} - {0}
         users = {u.id: u.display_name or u.username for u in
                  User.select().where(User.id.in_(sorted(people)))} if people else {}
         return cls(r, rows, areas, users)
@@ -92,10 +92,13 @@ class Figures:
 
     # --- views -----------------------------------------------------------------------------
 
+    def _of(self, dim: str):
+        return ((key, state, n) for d, key, state, n in self.rows if d == dim)
+
     def totals(self) -> Tally:
         total = Tally()
-        for _area, _who, state, flagged, _o, _d, _by, n in self.rows:
-            total.add(state, flagged, n)
+        for _key, state, n in self._of("area"):
+            total.add(state, n)
         return total
 
     def root(self) -> AreaInfo:
@@ -112,15 +115,15 @@ class Figures:
         below = {a.id: a for a in self.children(parent)}
         tallies: dict = defaultdict(Tally)
         depth = parent.path.count("/")
-        for area, _who, state, flagged, _o, _d, _by, n in self.rows:
-            info = self.areas.get(area)
+        for key, state, n in self._of("area"):
+            info = self.areas.get(int(key))
             if info is None or not info.path.startswith(parent.path):
                 continue
             if info.id == parent.id:
-                tallies[None].add(state, flagged, n)
+                tallies[None].add(state, n)
                 continue
             child = int(info.path.split("/")[depth])     # the next id on its path: "/1/4/9/"
-            tallies[child].add(state, flagged, n)
+            tallies[child].add(state, n)
         out = [(a, tallies[a.id]) for a in below.values() if tallies[a.id].target or
                tallies[a.id].left]
         if None in tallies:
@@ -129,10 +132,10 @@ class Figures:
 
     def area_total(self, area: AreaInfo) -> Tally:
         total = Tally()
-        for area_id, _who, state, flagged, _o, _d, _by, n in self.rows:
-            info = self.areas.get(area_id)
+        for key, state, n in self._of("area"):
+            info = self.areas.get(int(key))
             if info is not None and info.path.startswith(area.path):
-                total.add(state, flagged, n)
+                total.add(state, n)
         return total
 
     def by_surveyor(self) -> list[tuple[int, str, Tally, int]]:
@@ -140,34 +143,43 @@ class Figures:
         assigned surveyor, and anyone who did a household; 0 is "not assigned"."""
         assigned: dict = defaultdict(Tally)
         did: dict = defaultdict(int)
-        for _area, who, state, flagged, _o, _d, by, n in self.rows:
-            assigned[who].add(state, flagged, n)
-            if state == "done" and by:
-                did[by] += n
+        for key, state, n in self._of("assignee"):
+            assigned[int(key)].add(state, n)
+        for key, _state, n in self._of("doer"):
+            if key != "0":
+                did[int(key)] += n
         people = sorted(set(assigned) | set(did), key=lambda u: (u == 0, self.users.get(u, "")))
         return [(u, self.users.get(u, ""), assigned.get(u, Tally()), did.get(u, 0))
                 for u in people]
 
     def by_day(self) -> list[tuple[str, int, int]]:
         """(day, households done that day, done so far) in day order."""
-        days: dict = defaultdict(int)
-        for _area, _who, state, _f, _o, day, _by, n in self.rows:
-            if state == "done" and day:
-                days[day] += n
         out, running = [], 0
-        for day in sorted(days):
-            running += days[day]
-            out.append((day, days[day], running))
+        for day, n in sorted((key, n) for key, _state, n in self._of("day") if key):
+            running += n
+            out.append((day, n, running))
         return out
 
     def outcomes(self) -> dict[str, int]:
         """Households by how they were done (form, no_change, moved_out) and, for those attempted
         and not yet done, their latest outcome (not_home, refused, vacant)."""
         out: dict = defaultdict(int)
-        for _area, _who, state, _f, outcome, _d, _by, n in self.rows:
-            if state in ("done", "attempted") and outcome:
-                out[outcome] += n
+        for key, state, n in self._of("outcome"):
+            if state in ("done", "attempted"):
+                out[key] += n
         return dict(out)
+
+
+def totals_of(round_ids: list[int]) -> dict[int, Tally]:
+    """Each listed round's totals (live counts; a list of rounds, without their areas)."""
+    out: dict = defaultdict(Tally)
+    if round_ids:
+        for round_id, state, n in RoundCount.select(RoundCount.round, RoundCount.state,
+                                                    fn.SUM(RoundCount.n)).where(
+                RoundCount.round.in_(round_ids) & (RoundCount.dim == "area")).group_by(
+                RoundCount.round, RoundCount.state).tuples():
+            out[round_id].add(state, n or 0)
+    return out
 
 
 def freeze(r: SurveyRound) -> str:

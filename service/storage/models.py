@@ -330,22 +330,17 @@ class RoundHousehold(BaseModel):
 
 
 class RoundCount(BaseModel):
-    """How many of a round's households stand where, kept with every RoundHousehold change
-    (rounds.py): the coverage page reads these few rows. 0 and "" stand for none."""
+    """How many of a round's households stand where, by area, assignee, who did it, day and
+    outcome, kept with every RoundHousehold change (rounds.py): the coverage page reads these."""
 
     round = ForeignKeyField(SurveyRound, backref="counts", on_delete="CASCADE", index=False)
-    area_id = IntegerField()
-    assigned_to = IntegerField()
-    state = CharField(max_length=16)
-    flagged = BooleanField()
-    outcome = CharField(max_length=16)       # done: its kind; attempted: the latest outcome
-    day = CharField(max_length=10)           # done: the day it was done
-    done_by = IntegerField()
+    dim = CharField(max_length=16)           # area | assignee | doer | day | outcome
+    key = CharField(max_length=32)           # an id, a day or an outcome code ("0": none)
+    state = CharField(max_length=16)         # not_yet | attempted | done | left | flagged
     n = IntegerField(default=0)
 
     class Meta:
-        indexes = ((("round", "area_id", "assigned_to", "state", "flagged", "outcome", "day",
-                     "done_by"), True),)
+        indexes = ((("round", "dim", "key", "state"), True),)
 
 
 class Tally(BaseModel):
