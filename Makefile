@@ -85,6 +85,14 @@ bench: bench-ledger
 bench-ledger: install
 	$(BIN)/python bench/ledger.py --million
 
+# Survey rounds at 100,000 and 1,000,000 households, SQLite and PostgreSQL: the coverage page,
+# creating and assigning a round, the round hooks' CPU per visit; about an hour on 2 cores, a few
+# GB in /tmp; figures in bench/RESULTS-rounds.md.
+.PHONY: bench-rounds
+bench: bench-rounds
+bench-rounds: install
+	$(BIN)/python bench/rounds.py --district
+
 check: install
 	$(BIN)/doorstep forms check
 

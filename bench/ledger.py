@@ -279,9 +279,10 @@ def load(spec, office, n: int, sqlite: bool, seed: int = 1, progress=None,
             db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                            f"(SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))")
         db.commit()
-        db.connection().autocommit = True
+        connection = db.connection()
+        was, connection.autocommit = connection.autocommit, True
         db.execute_sql("VACUUM ANALYZE")
-        db.connection().autocommit = False
+        connection.autocommit = was      # (peewee's own setting: autocommit on psycopg2)
     counts["index_s"] = time.perf_counter() - indexed
     counts["seconds"] = time.perf_counter() - began
     return counts

@@ -10,8 +10,8 @@ household_answer rows; no visits but the one each open conflict names).
 
 The office is sized to the ledger: by default one grid (网格) per --per-grid households (400), 10
 grids a community and 2 surveyors a grid — 250 grids at 100,000, 2,500 at 1,000,000 —, since the
-coverage page reads one RoundCount row per (area, assigned surveyor, state, flag, outcome, day,
-surveyor who did it) and so grows with the grids, surveyors and days, not with the households.
+coverage page reads the round's counts (RoundCount: per area, assigned surveyor, surveyor who
+did it, day and outcome), which grow with the grids, surveyors and days, not with the households.
 `--per-grid 0` keeps make_office's own office (4 communities, 16 grids, 60 surveyors) at any size.
 At a million the street stands for the district: its communities sit directly below it (no street
 level), so the top of the coverage page lists more areas than a real district's would.
@@ -58,10 +58,6 @@ Then, per database and size:
 With --district the same runs again at 1,000,000 households (a fresh database of each kind,
 its office sized to it) after the 100,000 of --households. Figures go to stdout and
 bench/RESULTS-rounds.md.
-
-(bench/ledger.py's `load` leaves the PostgreSQL connection with autocommit off after its VACUUM,
-where peewee 4 runs psycopg2 in autocommit: a write outside a transaction would then never be
-committed. `run` turns it back on.)
 
     .venv/bin/python bench/rounds.py [--households 100000] [--district] [--databases sqlite,postgresql]
                                      [--posts 100] [--sample 200] [--per-grid 400]
@@ -279,7 +275,7 @@ def check(r, households: list[int]) -> dict:
     recount (which it then is). Call inside an app context."""
     from service.records import rounds
     from service.storage.db import write_transaction
-    from service.storage.models import RoundCount, RoundHousehold
+    from service.storage.models import RoundHousehold
     differing = []
     for household_id in households:
         stored = RoundHousehold.select().where((RoundHousehold.round == r.id) & (
@@ -289,10 +285,7 @@ def check(r, households: list[int]) -> dict:
             differing.append(household_id)
 
     def counts() -> Counter:
-        return Counter({row[:-1]: row[-1] for row in RoundCount.select(
-            RoundCount.area_id, RoundCount.assigned_to, RoundCount.state, RoundCount.flagged,
-            RoundCount.outcome, RoundCount.day, RoundCount.done_by, RoundCount.n).where(
-            (RoundCount.round == r.id) & (RoundCount.n != 0)).tuples()})
+        return rounds.kept_counts(r)
     kept = counts()
     with write_transaction():
         rounds.recount(r)
@@ -417,8 +410,6 @@ def run(kind: str, n: int, args) -> dict:
                 mark = phase("office", mark)
                 result["load"] = ledger.load(spec, office, n, kind == "sqlite",
                                              progress=ledger._progress, households_only=True)
-                if kind != "sqlite":    # load leaves autocommit off; peewee 4 expects it on
-                    db.connection().autocommit = True
                 print(file=sys.stderr)
                 _say(kind, n, f"loaded {result['load']}")
                 mark = phase("load", mark)
