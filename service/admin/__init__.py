@@ -7,3 +7,4 @@ from service.admin import audit_log, dashboard, exports, links, people, response
 from service.admin import households, households_actions  # noqa: E402,F401
 from service.admin import households_data  # noqa: E402,F401
 from service.admin import households_stickers  # noqa: E402,F401
+from service.admin import rounds, rounds_actions  # noqa: E402,F401

@@ -1,13 +1,13 @@
 """Who may do what, and where: the one place the office, exports, the dashboard and the CLI ask.
 
 Roles map to named capabilities in one table (CAPABILITIES); `can(holder, action, thing)` checks a
-capability and, given an Area, Link, Submission or User, whether that thing lies in the holder's
-scope. A holder is anything with `.area` and either `.capabilities` or a `.role` of the table: a
-signed-in `User`, `SYSTEM` (the command line, the server's owner), and next the JSON API's tokens,
-which will be `Grant`s too. Scope is the holder's area and everything below it, or everywhere with
-`areas.all`; a holder without an area and without `areas.all` sees nothing. Surveyors see only their
-own responses of the last SURVEYOR_DAYS days. Anything out of scope is a 404 in the views, so its
-existence is not revealed.
+capability and, given an Area, Link, Household, SurveyRound, Submission or User, whether that
+thing lies in the holder's scope. A holder is anything with `.area` and either `.capabilities` or
+a `.role` of the table: a signed-in `User`, `SYSTEM` (the command line, the server's owner), and
+next the JSON API's tokens, which will be `Grant`s too. Scope is the holder's area and everything
+below it, or everywhere with `areas.all`; a holder without an area and without `areas.all` sees
+nothing. Surveyors see only their own responses of the last SURVEYOR_DAYS days. Anything out of
+scope is a 404 in the views, so its existence is not revealed.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from typing import Protocol
 from flask import abort, current_app
 
 from service.office import auth
-from service.storage.models import Area, Household, Link, Submission, User, utcnow
+from service.storage.models import (
+    Area, Household, Link, Submission, SurveyRound, User, utcnow,
+)
 
 #: Every capability and what it allows; `can()` refuses a name not listed here (a typo is an error).
 ACTIONS = {
@@ -44,6 +46,8 @@ ACTIONS = {
     "households.manage": "resolve conflicts, merge duplicates, change a household's status or "
                          "answers",
     "households.import": "load the office's own ledger (CSV or Excel) into the households",
+    "rounds.view": "survey rounds of one's areas: their coverage and not-yet lists",
+    "rounds.manage": "create rounds, assign their households to surveyors, close them",
 }
 EVERYTHING = frozenset(ACTIONS)
 
@@ -87,9 +91,9 @@ def capabilities_of(holder: Holder | None) -> frozenset[str]:
 def can(holder: Holder | None, action: str, thing=None) -> bool:
     """Whether `holder` may do `action`, and to `thing` when given (it must lie in their scope).
 
-    An Area or Link is in scope when its area is; a Submission when `submissions_for` lists it; a
-    User when `manageable_users` does (their area is in scope and their role one the holder could
-    assign).
+    An Area, Link, Household or SurveyRound is in scope when its area is; a Submission when
+    `submissions_for` lists it; a User when `manageable_users` does (their area is in scope and
+    their role one the holder could assign).
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown capability {action!r}")
@@ -99,7 +103,7 @@ def can(holder: Holder | None, action: str, thing=None) -> bool:
         return True
     if isinstance(thing, Area):
         return sees_area(holder, thing)
-    if isinstance(thing, (Link, Household)):
+    if isinstance(thing, (Link, Household, SurveyRound)):
         return sees_area(holder, thing.area)
     if isinstance(thing, Submission):
         return submissions_for(holder).where(Submission.id == thing.id).exists()
@@ -213,11 +217,25 @@ def submissions_for(holder: Holder, form_id: str | None = None):
     return query.order_by(Submission.received_at.desc(), Submission.id.desc())
 
 
-def get_submission_or_404(holder: Holder, submission_id: int) -> Submission:
-    found = submissions_for(holder).where(Submission.id == submission_id).first()
+def _one_or_404(query):
+    """The first row of a scoped query, or 404: out of scope looks the same as missing."""
+    found = query.first()
     if found is None:
         abort(404)
     return found
+
+
+def _in_scope(holder: Holder, query, area_field, *needs: str):
+    """`query` narrowed to the rows whose `area_field` lies in the holder's scope, for a holder
+    with one of the capabilities `needs`; no rows for anyone else."""
+    if not capabilities_of(holder) & set(needs):
+        return query.where(area_field.model.id.is_null())
+    scope = area_scope(holder)
+    return query if scope is None else query.where(area_field.in_(scope))
+
+
+def get_submission_or_404(holder: Holder, submission_id: int) -> Submission:
+    return _one_or_404(submissions_for(holder).where(Submission.id == submission_id))
 
 
 def manageable_users(holder: Holder):
@@ -233,26 +251,16 @@ def manageable_users(holder: Holder):
 
 
 def get_user_or_404(holder: Holder, user_id: int) -> User:
-    found = manageable_users(holder).where(User.id == user_id).first()
-    if found is None:
-        abort(404)
-    return found
+    return _one_or_404(manageable_users(holder).where(User.id == user_id))
 
 
 def links_for(holder: Holder):
     """QR links the holder may see and manage: those of the areas in their scope."""
-    query = Link.select()
-    if not can(holder, "links.manage"):
-        return query.where(Link.id.is_null())
-    scope = area_scope(holder)
-    return query if scope is None else query.where(Link.area.in_(scope))
+    return _in_scope(holder, Link.select(), Link.area, "links.manage")
 
 
 def get_link_or_404(holder: Holder, link_id: int) -> Link:
-    found = links_for(holder).where(Link.id == link_id).first()
-    if found is None:
-        abort(404)
-    return found
+    return _one_or_404(links_for(holder).where(Link.id == link_id))
 
 
 def households_for(holder: Holder, form_id: str | None = None):
@@ -261,11 +269,7 @@ def households_for(holder: Holder, form_id: str | None = None):
     query = Household.select()
     if form_id is not None:
         query = query.where(Household.form_id == form_id)
-    held = capabilities_of(holder)
-    if not held & {"households.view", "households.visit"}:
-        return query.where(Household.id.is_null())
-    scope = area_scope(holder)
-    return query if scope is None else query.where(Household.area.in_(scope))
+    return _in_scope(holder, query, Household.area, "households.view", "households.visit")
 
 
 def get_household_or_404(holder: Holder, code: str) -> Household:
@@ -273,5 +277,19 @@ def get_household_or_404(holder: Holder, code: str) -> Household:
     from service.records import ledger
     found = ledger.find(code)
     if found is None or not households_for(holder).where(Household.id == found.id).exists():
+        abort(404)
+    return found
+
+
+def rounds_for(holder: Holder):
+    """Survey rounds whose area lies in the holder's scope (`rounds.view`): a round over an area
+    above it, reaching into it, is not theirs (its figures are another office's)."""
+    return _in_scope(holder, SurveyRound.select(), SurveyRound.area, "rounds.view")
+
+
+def get_round_or_404(holder: Holder, round_id: int, action: str = "rounds.view") -> SurveyRound:
+    """A round in scope that the holder may also do `action` to (e.g. rounds.manage), or 404."""
+    found = _one_or_404(rounds_for(holder).where(SurveyRound.id == round_id))
+    if not can(holder, action, found):
         abort(404)
     return found
