@@ -13,7 +13,7 @@ import yaml
 from service.formspec import types
 from service.formspec.conditions import parse_condition
 from service.formspec.declare import text as _text, unknown_keys as _unknown_keys
-from service.formspec.model import Consent, FormSpec, Question, Section, Text
+from service.formspec.model import REPORT_STATS, Consent, FormSpec, Question, Section, Text
 
 # libyaml's loader when present (several times faster); same safe subset of YAML
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -24,6 +24,8 @@ RESERVED = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_con
                       "household", "base_version", "outcome"})
 #: A ledger form's question that holds the household's address.
 LEDGER_ADDRESS = "address"
+#: Question keys the loader checks itself, against the question's place and the form (`report`).
+FORM_LEVEL_KEYS = frozenset({"report"})
 
 class FormError(Exception):
     """One or more definitions are invalid; `problems` holds one line per problem."""
@@ -132,9 +134,32 @@ def parse(data, where: str = "<form>") -> FormSpec:
                    or not address.qtype.text_like or not address.required):
         check.problem("", f"a ledger form needs a required top-level text question named "
                           f"'{LEDGER_ADDRESS}': it finds the household again and spots duplicates")
+    _check_report(check, spec)
     if check.problems:
         raise FormError(check.problems)
     return spec
+
+
+def _check_report(check, spec: FormSpec) -> None:
+    """`report: true` only where a round's report can count households and show figures only
+    (the same rule as FormSpec.report_candidates, each refusal said precisely)."""
+    for q in spec.all_questions():
+        if not q.report:
+            continue
+        ctx = f"question '{q.name}'"
+        if q.pii:
+            check.problem(ctx, "report: true is not allowed on a pii question: the round report "
+                               "holds figures only, never what identifies a person")
+        elif not spec.ledger:
+            check.problem(ctx, "report: true is only for a ledger form (ledger: true): the round "
+                               "report counts households")
+        elif spec.parent_of(q.name) is not None or q.is_group:
+            check.problem(ctx, "report: true is only for a top-level question: the round report "
+                               "counts households, not a repeat group's items")
+        elif not q.answerable or q.qtype.stats not in REPORT_STATS:
+            counted = ", ".join(n for n in types.names() if types.get(n).stats in REPORT_STATS)
+            check.problem(ctx, f"report: true needs a question answered by choices or numbers "
+                               f"({counted}), not {q.type}")
 
 
 def _consent(check, ctx, value) -> Consent | None:
@@ -180,7 +205,7 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
         check.problem(ctx, f"unknown type {qtype!r} (known: {', '.join(types.names())})")
         return None
     kind = types.get(qtype)
-    _unknown_keys(check, ctx, data, types.COMMON_KEYS | kind.keys)
+    _unknown_keys(check, ctx, data, types.COMMON_KEYS | FORM_LEVEL_KEYS | kind.keys)
     if name in seen:
         check.problem(ctx, "duplicate name (names must be unique in the whole form)")
     if scope is not None and kind.group:
@@ -190,7 +215,7 @@ def _question(check, ctx, data, seen, scope) -> Question | None:
     hint = _text(check, f"{ctx} hint", data.get("hint"))
     flags = {}
     for flag, default in (("required", False), ("pii", False), ("sensitive", False),
-                          ("prefill", True)):
+                          ("prefill", True), ("report", False)):
         value = data.get(flag, default)
         if not isinstance(value, bool):
             check.problem(ctx, f"{flag} must be true or false")

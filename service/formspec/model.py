@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 LANGUAGES = ("zh", "en")
+#: The statistics (a type's `stats`) a round's report counts: households per choice, or the
+#: households answering, the total and the mean of a number.
+REPORT_STATS = ("choices", "numbers")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Question:
     pii: bool = False
     sensitive: bool = False
     prefill: bool = True       # a ledger revisit shows the household's current answer (not: asked fresh)
+    report: bool = False       # counted in a round's report upwards (reports/round_report.py)
     show_if: Condition | None = None
     choices: tuple[Choice, ...] = ()
     min: Any = None
@@ -161,6 +165,14 @@ class FormSpec:
     @property
     def has_sensitive(self) -> bool:
         return any(q.sensitive for q in self.all_questions())
+
+    def report_candidates(self) -> list[Question]:
+        """The questions a round's report may count: a ledger form's top-level answers by choices
+        or numbers that do not identify a person (the loader refuses `report: true` elsewhere)."""
+        if not self.ledger:
+            return []
+        return [q for q in self.questions() if q.answerable and not q.is_group and not q.pii
+                and q.qtype.stats in REPORT_STATS]
 
     def parent_of(self, name: str) -> Question | None:
         """The repeat group holding question `name`, or None for a top-level question."""
