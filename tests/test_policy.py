@@ -27,7 +27,8 @@ PLACES = {"own": "SQ1", "below": "G1", "above": "JD", "foreign": "SQ2", "none": 
 MANAGER = {"responses.view", "responses.view_area", "responses.correct", "responses.reveal",
            "responses.status", "dashboard.view", "export", "export.pii", "links.manage",
            "users.manage", "users.assign.surveyor", "areas.manage", "households.view",
-           "households.visit", "households.manage", "households.import"}
+           "households.visit", "households.manage", "households.import", "rounds.view",
+           "rounds.manage"}
 EXPECTED = {
     "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager"},
     "manager": MANAGER,
@@ -61,6 +62,11 @@ GUARDS = {
     "admin.household_dismiss": "households.manage", "admin.household_status": "households.manage",
     "admin.households_import": "households.import", "admin.households_export": "export",
     "admin.households_stickers": "households.view", "admin.household_door": "households.view",
+    "admin.rounds_page": "rounds.view", "admin.round_page": "rounds.view",
+    "admin.round_not_yet": "rounds.view", "admin.round_new": "rounds.manage",
+    "admin.round_assign": "rounds.manage", "admin.round_assign_list": "rounds.manage",
+    "admin.round_close": "rounds.manage", "admin.round_report": "rounds.view",
+    "admin.round_report_download": "rounds.view", "admin.round_report_questions": "rounds.manage",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 
