@@ -443,5 +443,8 @@ def test_chinese_by_default(three):
                   "走访未果", "未走访", "结束本轮"):
         assert words in page.text, words
     assert "Coverage" not in page.text and "Survey rounds" not in page.text
+    report = f"/admin/rounds/{three.rounds['JD']}/report"
+    assert f'id="report-link" href="{report}">信息报告<' in page.text
+    assert client.get(report).status_code == 200
     page = client.get(f"/admin/rounds/{three.rounds['JD']}/not-yet")
     assert "尚未完成" in page.text and "拒绝登记" in page.text
