@@ -5,9 +5,11 @@
  * The visit list (/visit), with signal: GET /visit/offline.json (the surveyor's own area, see
  * service/collect/visit.py), kept in the service worker's `doorstep-visits` cache with the list and
  * each household's visit page, fetching again only what changed. Without signal: the list drawn
- * from what is kept, searched on the phone. On a signed-out page (the sign-in page, where signing
- * out and an ended session both land): everything of the visits dropped, drafts of visit pages too.
- * Queued visits stay in the outbox (static/outbox.js) until the office has them.
+ * from what is kept (the current round's progress, its households still to visit first), searched
+ * on the phone. On a signed-out page (the sign-in page, where signing out and an ended session both
+ * land): everything of the visits dropped, drafts of visit pages too.
+ * Queued visits stay in the outbox (static/outbox.js) until the office has them; the list marks
+ * their households as visited, to be sent, and sends them itself when there is signal.
  */
 (function (root) {
   'use strict';
@@ -42,6 +44,12 @@
   if (!list) return;
   var note = document.getElementById('visit-offline-note');
   var say = function (key, n) { return list.getAttribute('data-' + key).replace('{n}', n); };
+  var outbox = root.DoorstepOutbox;   // loaded before this file on the list
+  var words = {};
+  try { words = JSON.parse(document.getElementById('visit-words').textContent); } catch (e) { /* an older page */ }
+  var TO_VISIT = { not_yet: true, attempted: true };   // visit.py's TO_VISIT
+  var shownSince = Date.now();   // when what the list shows was the server's: now, or when kept
+  var VISIT_POST = /^\/visit\/([0-9A-Za-z]{4}-[0-9A-Za-z]{4})(?:\/outcome)?$/;   // a revisit, an outcome
 
   function isJson(r) { return (r.headers.get('Content-Type') || '').indexOf('json') >= 0; }
 
@@ -95,6 +103,7 @@
         }
         if (!r.ok) throw new Error('offline.json: ' + r.status);
         return r.json().then(function (data) {
+          data.kept = Date.now();   // a visit sent after this is not in it yet (markQueued)
           return root.caches.open(CACHE).then(function (cache) {
             return cache.match(DATA).then(function (hit) { return hit ? hit.json() : null; })
               .then(function (before) {
@@ -127,6 +136,129 @@
 
   function squash(text) { return String(text || '').replace(/[\s\-]+/g, '').toLowerCase(); }
 
+  /* `text` with each {name} replaced, as visit.py's fill does on the page. */
+  function fill(text, values) {
+    return Object.keys(values).reduce(function (t, k) {
+      return t.split('{' + k + '}').join(String(values[k]));
+    }, String(text || ''));
+  }
+
+  function localDay() {
+    var d = new Date();
+    var two = function (n) { return (n < 10 ? '0' : '') + n; };
+    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate());
+  }
+
+  /* The round's progress block as templates/collect/visit_list.html draws it, from what is kept. */
+  function drawRound(r) {
+    var box = document.getElementById('round-progress');
+    if (!r) {
+      if (box) box.parentNode.removeChild(box);
+      return;
+    }
+    if (!box) {
+      box = el('section', 'card round-progress');
+      box.id = 'round-progress';
+      var search = document.querySelector('.visit-search');
+      search.parentNode.insertBefore(box, search);
+    }
+    box.textContent = '';
+    box.setAttribute('data-round', String(r.id));
+    box.setAttribute('data-assigned', r.assigned ? 'yes' : 'no');
+    box.appendChild(el('h2', '', r.name));
+    var dates = el('p', 'small', fill(words.dates, { start: r.starts_on, end: r.ends_on }));
+    if (r.starts_on > localDay()) {
+      dates.appendChild(document.createTextNode(' · '));
+      dates.appendChild(el('span', 'not-started', words.not_started));
+    }
+    box.appendChild(dates);
+    if (r.assigned && !r.target) {
+      box.appendChild(el('p', 'round-none', words.none_yours));
+      return;
+    }
+    var done = el('p', 'round-done', fill(words.done, { done: r.done, target: r.target, percent: r.percent }));
+    done.setAttribute('data-figure', 'done');
+    done.setAttribute('data-n', String(r.done));
+    done.setAttribute('data-target', String(r.target));
+    box.appendChild(done);
+    if (r.target) {
+      var bar = el('progress');
+      bar.max = r.target;
+      bar.value = r.done;
+      box.appendChild(bar);
+    }
+    var figures = el('ul', 'round-figures');
+    ['attempted', 'flagged', 'not_yet'].forEach(function (name) {
+      var li = el('li', '', fill(words[name], { n: r[name] }));
+      li.setAttribute('data-figure', name);
+      li.setAttribute('data-n', String(r[name]));
+      figures.appendChild(li);
+    });
+    box.appendChild(figures);
+    box.appendChild(el('p', 'small', r.assigned ? words.assigned : words.area));
+  }
+
+  /* One household's card as the page draws it. */
+  function card(h) {
+    var a = el('a', 'card household');
+    var m = h.round;
+    if (m && TO_VISIT[m.state]) a.className += ' to-visit';
+    if (m && m.flagged) a.className += ' flagged';
+    a.href = pagePath(h.code);
+    a.setAttribute('data-code', h.code);
+    if (m) a.setAttribute('data-round-state', m.state);
+    a.appendChild(el('span', 'code', h.code));
+    a.appendChild(el('span', 'address', h.address || '—'));
+    var when = el('span', 'small');
+    if (h.last_visit) when.textContent = list.getAttribute('data-last') + ' ' + h.last_visit;
+    else when.appendChild(el('strong', 'unvisited', list.getAttribute('data-unvisited')));
+    a.appendChild(when);
+    if (m && TO_VISIT[m.state]) {
+      var state = el('span', 'round-state', m.state === 'not_yet' ? words.state_not_yet
+        : fill(words.state_attempted, { n: m.attempts }));
+      if (m.flagged) {
+        state.appendChild(document.createTextNode(' · '));
+        state.appendChild(el('strong', 'flag', words.state_flagged));
+      }
+      a.appendChild(state);
+    }
+    return a;
+  }
+
+  /* The households whose visit or outcome waits in the outbox (or was sent after `since`, so the
+   * list drawn does not know it yet): marked visited, to be sent, rather than still to visit. */
+  function markQueued(since) {
+    if (!outbox) return Promise.resolve();
+    return outbox.all().then(function (entries) {
+      var queued = {};
+      entries.forEach(function (e) {
+        var found = VISIT_POST.exec(e.action || '');
+        if (!found) return;
+        if (e.status === 'waiting') queued[found[1]] = 'waiting';
+        else if (e.status === 'sent' && e.sent > since && !queued[found[1]]) queued[found[1]] = 'sent';
+      });
+      var waiting = 0;
+      Array.prototype.forEach.call(list.querySelectorAll('a.household'), function (a) {
+        var old = a.querySelector('.queued');
+        if (old) a.removeChild(old);
+        var how = queued[a.getAttribute('data-code')];
+        a.classList.toggle('queued', !!how);
+        if (!how) {
+          a.removeAttribute('data-queued');
+          return;
+        }
+        a.setAttribute('data-queued', how);
+        a.appendChild(el('span', 'queued', how === 'waiting' ? words.queued : words.sent));
+      });
+      Object.keys(queued).forEach(function (code) { if (queued[code] === 'waiting') waiting += 1; });
+      var count = document.getElementById('visit-waiting');
+      if (count) {
+        count.textContent = fill(words.waiting, { n: waiting });
+        count.hidden = !waiting;
+      }
+    }).catch(function () { /* no IndexedDB here: nothing can be queued either */ });
+  }
+
   /* Without signal: the kept households, searched here as the server would (address or code). */
   function showKept() {
     return root.caches.open(CACHE).then(function (cache) { return cache.match(DATA); })
@@ -137,19 +269,11 @@
         var found = data.households.filter(function (h) {
           return !q || squash(h.address).indexOf(q) >= 0 || squash(h.code) === q;
         });
+        drawRound(data.round);
         list.textContent = '';
         found.forEach(function (h) {
-          var a = el('a', 'card household');
-          a.href = pagePath(h.code);
-          a.setAttribute('data-code', h.code);
-          a.appendChild(el('span', 'code', h.code));
-          a.appendChild(el('span', 'address', h.address || '—'));
-          var when = el('span', 'small');
-          if (h.last_visit) when.textContent = list.getAttribute('data-last') + ' ' + h.last_visit;
-          else when.appendChild(el('strong', 'unvisited', list.getAttribute('data-unvisited')));
-          a.appendChild(when);
           var li = el('li');
-          li.appendChild(a);
+          li.appendChild(card(h));
           list.appendChild(li);
         });
         list.hidden = false;
@@ -160,6 +284,8 @@
         note.textContent = say('offline', found.length);
         note.hidden = false;
         list.setAttribute('data-offline-shown', String(found.length));
+        shownSince = data.kept || 0;
+        return markQueued(shownSince);
       });
   }
 
@@ -168,7 +294,17 @@
     var ready = sw ? sw.register(list.getAttribute('data-sw'), { scope: '/' })
       .then(function () { return sw.ready; }) : Promise.resolve();
     // the worker first, so that the pages fetched below have the assets they load kept too
-    ready.catch(function () { return null; }).then(refresh).catch(showKept);
+    ready.catch(function () { return null; }).then(refresh)
+      .then(function () { return markQueued(shownSince).then(function () { return true; }); },
+        function () { return showKept().then(function () { return false; }); })
+      .then(function (signal) {
+        if (!outbox) return null;
+        outbox.onChange(function () { markQueued(shownSince); });
+        root.addEventListener('online', function () { outbox.sendAll(true); });
+        // the server has just answered: what waits goes now; without signal, when it falls due
+        return outbox.sendAll(signal);
+      })
+      .catch(function () { /* nothing kept, or no outbox here */ });
   }
   start();
 })(this);

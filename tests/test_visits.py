@@ -395,11 +395,12 @@ def scripts(html):
 
 def test_the_pages_that_keep_and_forget_the_phones_households_load_their_script(sv1, office,
                                                                                 registered):
-    """static/visits.js: the list keeps the households, the sign-in page forgets them (neither is
-    a form page: no static/offline.js), a household's visit page queues its outcome taps on top
-    of the form page's scripts; a form page that is no household's loads no visits.js."""
+    """static/visits.js: the list keeps the households (reading the outbox, static/outbox.js, for
+    the visits waiting on the phone), the sign-in page forgets them (neither is a form page: no
+    static/offline.js), a household's visit page queues its outcome taps on top of the form
+    page's scripts; a form page that is no household's loads no visits.js."""
     listing = open_page(sv1, "/visit")
-    assert 'id="visit-list"' in listing and scripts(listing) == ["visits.js"]
+    assert 'id="visit-list"' in listing and scripts(listing) == ["outbox.js", "visits.js"]
     login = open_page(office.client(), "/admin/login")
     assert re.search(r'<script src="/static/visits.js\?v=\w+" data-signed-out', login)
     assert scripts(login) == ["visits.js"]

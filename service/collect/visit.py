@@ -1,5 +1,6 @@
-"""Visits on the phone (the ledger, 台帐): a surveyor's households, a household's visit page
-prefilled from its current answers, one-tap visit outcomes, and the door-plate code's landing.
+"""Visits on the phone (the ledger, 台帐): a surveyor's households (the current survey round's
+progress, its households still to visit first), a household's visit page prefilled from its
+current answers, one-tap visit outcomes, and the door-plate code's landing.
 
 Surveyors sign in with the office login (/admin/login?next=/visit). A visit page posts the ledger
 form as every form page does, plus `household` and `base_version` (routes.posted_visit); an
@@ -13,12 +14,14 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from peewee import Case
 from werkzeug.datastructures import MultiDict
 from wtforms import fields
 from wtforms.validators import AnyOf, ValidationError
 
 from service import csrf
 from service.collect import bp, offline
+from service.collect.round_progress import TO_VISIT, RoundProgress, fill, round_words
 from service.collect.render import page_context
 from service.collect.routes import Refused, catalog, closed, handle, posted_visit, \
     well_formed_code
@@ -65,10 +68,12 @@ def last_visit(household: Household) -> str:
 @bp.get("/visit")
 @policy.requires("households.visit")
 def visits():
-    """The households of the surveyor's areas: not yet visited first, then the longest unvisited;
-    by address or code with `?q=`; paged by keyset (`?after=<id>` of the last one shown)."""
-    forms = ledger_forms()
-    query = policy.households_for(auth.current_user()).where(
+    """The households of the surveyor's areas: the current round's progress and its households
+    still to visit first, then never visited, then the longest unvisited; by address or code with
+    `?q=`; paged by keyset (`?after=<id>` of the last one shown)."""
+    user, forms = auth.current_user(), ledger_forms()
+    progress = RoundProgress.of(user, forms)
+    query = policy.households_for(user).where(
         Household.form_id.in_([spec.id for spec in forms]) & (Household.status != "merged"))
     text = request.args.get("q", "").strip()[:100]
     if text:
@@ -81,25 +86,27 @@ def visits():
     after = request.args.get("after", type=int)
     cursor = query.where(Household.id == after).first() if after else None
     if cursor is not None:
-        query = query.where(_after(cursor))
-    # never visited (imported; no last visit) first: NULLS FIRST on both databases
-    rows = list(query.order_by(Household.last_visit_at.asc(nulls="first"), Household.id)
-                .limit(PAGE_SIZE + 1))
+        query = query.where(_after(cursor, progress))
+    rows = list(in_list_order(query, progress).limit(PAGE_SIZE + 1))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return render_template("collect/visit_list.html", households=rows, forms=forms, q=text,
                            next_after=rows[-1].id if more else None, last_visit=last_visit,
-                           status_words=STATUS_WORDS)
+                           status_words=STATUS_WORDS, progress=progress,
+                           members=progress.members([h.id for h in rows]) if progress else {},
+                           round_words=round_words(), fill=fill, to_visit=TO_VISIT)
 
 
 @bp.get("/visit/offline.json")
 @policy.requires("households.visit")
 def offline_households():
     """What the phone keeps for revisits without signal (README, "Offline phones"): the active
-    households of the surveyor's own areas, at most OFFLINE_LIMIT, with their current answers as a
-    visit page would prefill them (never the sensitive ones).
+    households of the surveyor's own areas, at most OFFLINE_LIMIT, in the list's order, with
+    their current answers as a visit page would prefill them (never the sensitive ones), and the
+    current round's progress with each of the surveyor's households' standing in it, so that the
+    list drawn on the phone without signal is the one the server draws.
 
-    static/offline.js stores this and, for each household, its very visit page (the service
+    static/visits.js stores this and, for each household, its very visit page (the service
     worker's `doorstep-visits` cache), fetching again only the pages whose version or last visit
     changed. Whole pages rather than a form rendered on the phone from these answers: a revisit
     offline is then exactly the page the server renders (its hidden `household` and `base_version`,
@@ -109,28 +116,47 @@ def offline_households():
     """
     user = auth.current_user()
     forms = {spec.id: spec for spec in ledger_forms()}
-    rows = (policy.households_for(user)
-            .where(Household.form_id.in_(list(forms)) & (Household.status == "active"))
-            .order_by(Household.last_visit_at.asc(nulls="first"), Household.id)
-            .limit(OFFLINE_LIMIT + 1))
-    rows = list(rows)
+    progress = RoundProgress.of(user, list(forms.values()))
+    rows = list(in_list_order(policy.households_for(user).where(
+        Household.form_id.in_(list(forms)) & (Household.status == "active")), progress)
+        .limit(OFFLINE_LIMIT + 1))
+    members = progress.members([h.id for h in rows[:OFFLINE_LIMIT]]) if progress else {}
     households = [{"code": h.code, "form": h.form_id, "address": h.address, "status": h.status,
                    "version": h.version, "visits": h.visits, "last_visit": last_visit(h),
-                   "answers": ledger.prefill(forms[h.form_id], h, sensitive_ok=False)}
+                   "answers": ledger.prefill(forms[h.form_id], h, sensitive_ok=False),
+                   "round": members.get(h.id)}
                   for h in rows[:OFFLINE_LIMIT]]
     response = current_app.json.response(user=user.id, households=households,
-                                         more=len(rows) > OFFLINE_LIMIT)
+                                         more=len(rows) > OFFLINE_LIMIT,
+                                         round=progress.as_dict() if progress else None)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _after(cursor: Household):
-    """The households after `cursor` in the list's order (last visit, nulls first; then id)."""
+def in_list_order(query, progress: RoundProgress | None):
+    """The list's order: the round's households still to visit first (when a round is shown),
+    then never visited (imported; no last visit: NULLS FIRST on both databases), then the longest
+    unvisited."""
+    order = [Household.last_visit_at.asc(nulls="first"), Household.id]
+    if progress is not None:
+        order.insert(0, Case(None, [(Household.id.in_(progress.to_visit()), 0)], 1))
+    return query.order_by(*order)
+
+
+def _after(cursor: Household, progress: RoundProgress | None = None):
+    """The households after `cursor` in the list's order (still to visit in the round first;
+    then last visit, nulls first; then id)."""
     if cursor.last_visit_at is None:
-        return ((Household.last_visit_at.is_null() & (Household.id > cursor.id)) |
-                Household.last_visit_at.is_null(False))
-    return ((Household.last_visit_at > cursor.last_visit_at) |
-            ((Household.last_visit_at == cursor.last_visit_at) & (Household.id > cursor.id)))
+        later = ((Household.last_visit_at.is_null() & (Household.id > cursor.id)) |
+                 Household.last_visit_at.is_null(False))
+    else:
+        later = ((Household.last_visit_at > cursor.last_visit_at) |
+                 ((Household.last_visit_at == cursor.last_visit_at) &
+                  (Household.id > cursor.id)))
+    if progress is None:
+        return later
+    rest = Household.id.not_in(progress.to_visit())
+    return rest | later if progress.is_to_visit(cursor.id) else rest & later
 
 
 @bp.route("/visit/new/<form_id>", methods=["GET", "POST"])
