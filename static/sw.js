@@ -4,7 +4,7 @@
  * network fails or takes too long. Assets: the phone's copy, renewed when their version changes.
  * Posts and the outbox's token are never touched: they go to the network or fail.
  * A surveyor's visit list and household pages (/visit, /visit/<code>) are kept apart, in
- * `doorstep-visits`, which static/offline.js fills for the surveyor's own area and empties when they
+ * `doorstep-visits`, which static/visits.js fills for the surveyor's own area and empties when they
  * sign out; they are served the same way, network first.
  * Plain ES2017. */
 'use strict';
