@@ -269,10 +269,12 @@ def create(name: str, spec, area: Area, starts_on: dt.date, ends_on: dt.date, us
     return r
 
 
-def recount(r: SurveyRound) -> None:
-    """Make the round's counts again from its members (a new round, a reassignment): each kind
-    of count grouped in SQL, so a district's million members never come into Python."""
-    RoundCount.delete().where(RoundCount.round == r.id).execute()
+def recount(r: SurveyRound, dims: tuple[str, ...] | None = None) -> None:
+    """Make the round's counts again from its members (a new round; a reassignment: only the
+    assignees' counts, `dims=("assignee",)`): each kind of count grouped in SQL, so a district's
+    million members never come into Python."""
+    gone = RoundCount.delete().where(RoundCount.round == r.id)
+    (gone if dims is None else gone.where(RoundCount.dim.in_(dims))).execute()
     m = RoundHousehold
     flagged = (m.state == "attempted") & (m.attempts >= FLAG_ATTEMPTS)
     done = m.state == "done"
@@ -283,6 +285,8 @@ def recount(r: SurveyRound) -> None:
             ("assignee", m.assigned_to, "flagged", flagged),
             ("doer", m.done_by, m.state, done), ("day", m.done_day, m.state, done),
             ("outcome", outcome, m.state, outcome.is_null(False))):
+        if dims is not None and dim not in dims:
+            continue
         text = key if dim in ("day", "outcome") else Cast(fn.COALESCE(key, 0), "TEXT")
         grouped = (text,) if isinstance(state, str) else (text, state)
         query = m.select(Value(r.id), Value(dim), text,
@@ -318,7 +322,7 @@ def assign(r: SurveyRound, surveyor: User | None, *, area: Area | None = None,
             raise RoundError("scope")      # a household the surveyor could not visit
     changed = RoundHousehold.update(assigned_to=surveyor.id if surveyor else None).where(
         where).execute()
-    recount(r)
+    recount(r, ("assignee",))       # nothing else a member is counted by has changed
     return changed
 
 
