@@ -132,6 +132,16 @@ def _add_counts(r_id: int, members: list[dict], n: int) -> None:
                 add_on_conflict=(("round_id", "dim", "key", "state"), "n"), names=COUNT_FIELDS)
 
 
+def _move_counts(r_id: int, before: dict, after: dict) -> None:
+    """A member's standing changed: its counts move, in one statement (only those that differ:
+    an upsert may not touch one count twice)."""
+    delta = Counter(contributions(after))
+    delta.subtract(contributions(before))
+    insert_rows(RoundCount, [(r_id, dim, key, state, k) for (dim, key, state), k in
+                             sorted(delta.items()) if k],
+                add_on_conflict=(("round_id", "dim", "key", "state"), "n"), names=COUNT_FIELDS)
+
+
 def expected_counts(r: SurveyRound) -> Counter:
     """The counts as its members say they should be (a check: tests, the benchmark)."""
     made: Counter = Counter()
@@ -154,7 +164,8 @@ _MEMBER = (RoundHousehold.id, RoundHousehold.round, RoundHousehold.area,
 
 
 def _members(where) -> list[dict]:
-    return list(RoundHousehold.select(*_MEMBER).join(
+    """Members of open rounds, as dicts of their columns, with their round's dates."""
+    return list(RoundHousehold.select(*_MEMBER, SurveyRound.starts_on, SurveyRound.ends_on).join(
         SurveyRound, on=(RoundHousehold.round == SurveyRound.id))
         .where(where & (SurveyRound.status == "open")).dicts())
 
@@ -165,14 +176,14 @@ def refresh(household_id: int) -> None:
     if not _any_open("household_id", household_id):
         return
     for member in _members(RoundHousehold.household == household_id):
-        r = SurveyRound.get_by_id(member["round"])
+        r = SurveyRound(id=member["round"], starts_on=member["starts_on"],
+                        ends_on=member["ends_on"])
         now = standing(r, household_id)
         if all(member[f] == getattr(now, f) for f in FIELDS):
             continue
         RoundHousehold.update(**{f: getattr(now, f) for f in FIELDS}).where(
             RoundHousehold.id == member["id"]).execute()
-        _add_counts(r.id, [member], -1)
-        _add_counts(r.id, [{**member, **now.__dict__}], +1)
+        _move_counts(r.id, member, {**member, **now.__dict__})
 
 
 def _any_open(column: str, value) -> bool:
