@@ -71,29 +71,22 @@ def window(r: SurveyRound) -> tuple[dt.datetime, dt.datetime]:
 
 # --- where a household stands -------------------------------------------------------------------
 
-def _family(household_id: int) -> list[int]:
-    """The household and those merged into it (their visits count for it)."""
-    ids, frontier = [household_id], [household_id]
-    while frontier and len(ids) < 100:
-        frontier = [i for (i,) in Household.select(Household.id)
-                    .where(Household.merged_into.in_(frontier)).tuples()]
-        ids += frontier
-    return ids
-
-
 def standing(r: SurveyRound, household_id: int, status: str | None = None) -> Standing:
     """Where the household stands, from its (and its merged ones') valid visits and outcomes
     within the round's dates, oldest first."""
-    ids, (start, end) = _family(household_id), window(r)
-    events = [(at, day, by, "form") for at, day, by in Submission.select(
-        Submission.received_at, Submission.day, Submission.surveyor).where(
-        Submission.household.in_(ids) & (Submission.status == "valid") &
-        (Submission.received_at >= start) & (Submission.received_at < end)).tuples()]
-    events.extend(VisitOutcome.select(
-        VisitOutcome.received_at, VisitOutcome.day, VisitOutcome.surveyor,
-        VisitOutcome.outcome).where(
-        VisitOutcome.household.in_(ids) & (VisitOutcome.received_at >= start) &
-        (VisitOutcome.received_at < end)).tuples())
+    start, end = window(r)
+    # the household and those merged into it, and into them (their visits count for it); one
+    # plain statement, as every visit to a household of an open round asks
+    param = db.obj.param
+    family = ('WITH RECURSIVE family(id) AS (SELECT ' + param + ' UNION SELECT h."id" FROM '
+              '"household" h JOIN family f ON h."merged_into_id" = f.id) ')
+    events = db.execute_sql(
+        family + 'SELECT "received_at", "day", "surveyor_id", \'form\' FROM "submission" '
+        'WHERE "household_id" IN (SELECT id FROM family) AND "status" = \'valid\' '
+        f'AND "received_at" >= {param} AND "received_at" < {param} UNION ALL '
+        'SELECT "received_at", "day", "surveyor_id", "outcome" FROM "visit_outcome" '
+        f'WHERE "household_id" IN (SELECT id FROM family) AND "received_at" >= {param} '
+        f'AND "received_at" < {param}', (household_id, start, end, start, end)).fetchall()
     attempts, last = 0, None
     for _at, day, by, kind in sorted(events, key=lambda e: (str(e[0]), e[3] != "form")):
         if kind == "form" or kind in DONE_OUTCOMES:
@@ -199,9 +192,11 @@ def _any_open(column: str, value) -> bool:
     return db.execute_sql(sql, (value,)).fetchone() is not None
 
 
-def join(households: list[tuple[int, int | None]], form_id: str) -> int:
+def join(households: list[tuple[int, int | None]], form_id: str,
+         first_visit: Submission | None = None) -> int:
     """New households (id, area id) join every open round of their form whose areas hold them
-    and that has not ended (a registration, an import); returns how many memberships."""
+    and that has not ended (an import; a registration, whose `first_visit` makes it done in a
+    round whose dates hold it: the standing `standing` would derive); returns how many."""
     if not households or not _any_open("form_id", form_id):
         return 0
     rounds = [r for r in SurveyRound.select(SurveyRound, Area).join(Area).where(
@@ -217,9 +212,17 @@ def join(households: list[tuple[int, int | None]], form_id: str) -> int:
                   if a in paths and paths[a].startswith(r.area.path)]
         if not inside:
             continue
-        insert_rows(RoundHousehold, [(r.id, h, a, "registered", "not_yet", 0) for h, a in inside],
-                    names=("round", "household", "area", "joined", "state", "attempts"))
-        _add_counts(r.id, [_new_member(a) for _h, a in inside], +1)
+        members = [dict(_new_member(a), household=h) for h, a in inside]
+        if first_visit is not None:
+            start, end = window(r)
+            if start <= first_visit.received_at < end:
+                for m in members:
+                    m.update(Standing("done", 0, None, "form", first_visit.day,
+                                      first_visit.surveyor_id).__dict__)
+        insert_rows(RoundHousehold, [(r.id, m["household"], m["area"], "registered",
+                                      *(m[f] for f in FIELDS)) for m in members],
+                    names=("round", "household", "area", "joined") + FIELDS)
+        _add_counts(r.id, members, +1)
         made += len(inside)
     return made
 

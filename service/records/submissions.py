@@ -183,8 +183,9 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                     ledger.record_visit(spec, household, submission, answers, visit.base_version,
                                         sensitive_consent, partial=visit.partial)
                     if visit.household is None:      # registered: joins the rounds it is in
-                        rounds.join([(household.id, household.area_id)], spec.id)
-                    rounds.refresh(household.id)
+                        rounds.join([(household.id, household.area_id)], spec.id, submission)
+                    else:
+                        rounds.refresh(household.id)
                     # (not a column: what the reply says, without asking the database again)
                     submission.registered = household.code if visit.household is None else None
             return submission, True
