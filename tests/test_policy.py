@@ -2,8 +2,9 @@
 
 Areas JD > SQ1 > G1 and JD > SQ2 (the office fixture's). Holders: each role in SQ1 and without
 an area. In each place (own SQ1, below G1, above JD, foreign SQ2, no area) there are an area, a QR
-link, a surveyor and a manager account, and submissions by nobody and by each surveyor holder,
-recent and old. `can()` and the scoped queries must give exactly the outcomes written out here.
+link, a surveyor and a manager account, a survey round (where there is an area), and submissions by nobody
+and by each surveyor holder, recent and old. `can()` and the scoped queries must give exactly the
+outcomes written out here. A round above one's own area may be viewed (its part), nothing more.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from service import links
 from service.office import auth, policy
 from service.reports import aggregate
 from service.storage.db import db
-from service.storage.models import Area, Household, Link, Submission, User, utcnow
+from service.storage.models import Area, Household, Link, Submission, SurveyRound, User, utcnow
 
 from .conftest import PASSWORD, use_database_of
 
@@ -82,7 +83,7 @@ def world_once(office_once):
     from argon2 import PasswordHasher
     use_database_of(office_once.app)
     made = office_once
-    made.links, made.households = {}, {}
+    made.links, made.households, made.rounds = {}, {}, {}
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     old = utcnow() - dt.timedelta(days=10)
     with made.app.app_context(), db.atomic():
@@ -98,6 +99,9 @@ def world_once(office_once):
                     area=made.areas.get(code)).id
             if code:
                 made.links[place] = links.create("kitchen", Area[made.areas[code]]).id
+                made.rounds[place] = SurveyRound.create(
+                    name=f"round {place}", form_id="ledger", area=made.areas[code],
+                    starts_on=dt.date(2026, 3, 1), ends_on=dt.date(2026, 3, 31)).id
             made.households[place] = Household.create(
                 code=f"HH{len(made.households):02d}-2222", form_id="ledger",
                 area=made.areas.get(code), door_token=f"door-{place}").id
@@ -119,6 +123,13 @@ def world(world_once):
 
 def holder(name) -> User:
     return User.get(User.username == name)
+
+
+def views_round(name, place) -> bool:
+    """In scope, or over an area above the holder's own (a community's part of the street's)."""
+    role, home, reach = HOLDERS[name]
+    return "rounds.view" in EXPECTED[role] and (place in reach or (place == "above" and
+                                                                   home is not None))
 
 
 def sees_submission(name, key) -> bool:
@@ -159,7 +170,9 @@ def test_each_holder_can_exactly_its_capabilities_in_its_scope(world, name):
         allowed = action in EXPECTED[role]
         if policy.can(me, action) != allowed:
             wrong.append(f"{action}: {not allowed}")
-        for label, thing, in_scope in things:
+        rounds = [(f"round {p}", SurveyRound[i], views_round(name, p) if action == "rounds.view"
+                   else p in reach) for p, i in world.rounds.items()]
+        for label, thing, in_scope in things + rounds:
             if policy.can(me, action, thing) != (allowed and in_scope):
                 wrong.append(f"{action} on {label}: {not (allowed and in_scope)}")
     assert wrong == []
@@ -192,6 +205,16 @@ def test_the_scoped_queries_list_exactly_what_can_reaches(world, name):
         elif code:
             assert policy.get_area_or_404(me, code).code == code
     assert policy.sees_area(me, None) == ("none" in reach)
+    assert {r.id for r in policy.rounds_for(me)} == {
+        i for p, i in world.rounds.items() if views_round(name, p)}
+    for place, i in world.rounds.items():
+        for action in ("rounds.view", "rounds.manage"):
+            if (views_round(name, place) if action == "rounds.view" else
+                    action in EXPECTED[role] and place in reach):
+                assert policy.get_round_or_404(me, i, action).id == i
+            else:
+                with pytest.raises(NotFound):
+                    policy.get_round_or_404(me, i, action)
 
 
 def test_roles_assignable_and_who_needs_an_area(world):

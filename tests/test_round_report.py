@@ -234,8 +234,6 @@ def test_downloads_hold_figures_only_and_the_same_in_both_formats(book):
     first = new_round(book, "JD", days=(-60, -40), name="上半年")
     close(book, first)
     r = new_round(book, "JD", report_questions=json.dumps(["needs", "size", "income"]))
-    client = book.client("mgr1")
-    assert client.get(f"/admin/rounds/{r}/report.csv").status_code == 404   # JD: not mgr1's
     client = book.client("admin")
     answer = client.get(f"/admin/rounds/{r}/report.csv")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
@@ -286,8 +284,8 @@ def test_pages_for_every_role_and_scope(book):
     households(book, n=4)
     jd, sq1 = new_round(book, "JD"), new_round(book, "SQ1", name="东湖轮")
     sq2 = new_round(book, "SQ2", name="西山轮")
-    expect = {"admin": (200, 200, 200), "mgr1": (404, 200, 404), "mgr2": (404, 404, 200),
-              "sv1": (404, 404, 404)}
+    expect = {"admin": (200, 200, 200), "mgr1": (200, 200, 404), "mgr2": (200, 404, 200),
+              "sv1": (404, 404, 404)}             # the managers: their part of JD's round
     for name, codes in expect.items():
         client = book.client(name)
         for suffix in ("", ".csv", ".xlsx"):
@@ -299,6 +297,35 @@ def test_pages_for_every_role_and_scope(book):
     assert f'href="/admin/rounds/{jd}/report?area=SQ1"' in page.text     # SQ1 has G1 below
     assert admin.get(f"/admin/rounds/{sq1}/report?area=SQ2").status_code == 404   # not below
     assert book.client().get(f"/admin/rounds/{sq1}/report").status_code == 302   # sign in
+
+
+def test_a_community_office_reports_its_part_of_the_streets_round(book):
+    """SQ1's office (mgr1) on the street's round: SQ1 and below, the same figures as the
+    street's own drill-down to SQ1, under SQ1's name; the questions stay the street's choice."""
+    households(book)
+    r = new_round(book, "JD")
+    mgr1, admin = book.client("mgr1"), book.client("admin")
+    page = mgr1.get(f"/admin/rounds/{r}/report").text
+    assert re.findall(r'<section class="report-part" id="area-([^"]+)"', page) == [
+        "SQ1-total", "G1-area", "SQ1-own"]
+    assert "东湖社区" in page and "西山社区" not in page and "幸福街道" not in page
+    assert "Questions in the report" not in page
+    for area, code in (("G1", 200), ("SQ1", 200), ("SQ2", 404), ("JD", 404), ("NOWHERE", 404)):
+        for suffix in ("", ".csv", ".xlsx"):
+            assert status(mgr1, f"/admin/rounds/{r}/report{suffix}?area={area}") == code, \
+                (area, suffix)
+    mine = read_csv(mgr1.get(f"/admin/rounds/{r}/report.csv").data)
+    street = read_csv(admin.get(f"/admin/rounds/{r}/report.csv?area=SQ1").data)
+    assert mine[0] == ["东湖社区: 2026年第一轮"] and mine[1:] == street[1:]
+    assert {row[0] for row in mine[6:]} == {"SQ1", "G1"}
+    assert [e["area"] for e in events(book.app, "round_report_export")[-2:]] == ["SQ1", "SQ1"]
+    answer = mgr1.post(f"/admin/rounds/{r}/report/questions", data={
+        "questions": ["size"], "csrf_token": csrf_token(mgr1)})
+    assert answer.status_code == 404
+    assert inside(book.app, lambda: SurveyRound.get_by_id(r).report_questions) is None
+    assert events(book.app, "round_report_questions") == []
+    assert mgr1.get(f"/admin/rounds/{r}/report.csv").status_code == 200   # still its part
+    assert status(book.client("sv1"), f"/admin/rounds/{r}/report") == 404
 
 
 def test_choosing_the_questions_while_the_round_is_open(book):

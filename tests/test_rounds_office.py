@@ -2,9 +2,11 @@
 drill-down, assigning households, closing, and the not-yet list, on tests/forms/ledger.yaml.
 
 The office fixture has JD > SQ1 > G1 and JD > SQ2, an admin, mgr1 (manager of SQ1), mgr2 (of SQ2)
-and sv1 (surveyor in SQ1). A round is its area's: a round of another area, or above one's own, is
-a 404 whatever URL is typed. Figures are read back from the pages (data- attributes) and compared
-with a recount of the members from their visits; a refused post changes no row.
+and sv1 (surveyor in SQ1). A round is its area's: a round of another area is a 404 whatever URL is
+typed; of a round over an area above one's own (the street's), a community's office sees and
+assigns its part only, and cannot close it. Figures are read back from the pages (data-
+attributes) and compared with a recount of the members from their visits, or with the kept counts
+of the part (Figures.area_total); a refused post changes no row.
 """
 from __future__ import annotations
 
@@ -140,10 +142,13 @@ def stored():
 PAGES = [
     ("/admin/rounds",                              200, 200, 200, 404),
     ("/admin/rounds/new",                          200, 200, 200, 404),
-    ("/admin/rounds/{JD}",                         200, 404, 404, 404),   # above the managers
+    ("/admin/rounds/{JD}",                         200, 200, 200, 404),   # their parts
     ("/admin/rounds/{SQ1}",                        200, 200, 404, 404),
     ("/admin/rounds/{SQ2}",                        200, 404, 200, 404),
-    ("/admin/rounds/{JD}?area=SQ1",                200, 404, 404, 404),
+    ("/admin/rounds/{JD}?area=SQ1",                200, 200, 404, 404),
+    ("/admin/rounds/{JD}?area=G1",                 200, 200, 404, 404),
+    ("/admin/rounds/{JD}?area=SQ2",                200, 404, 200, 404),
+    ("/admin/rounds/{JD}?area=JD",                 200, 404, 404, 404),   # above their part
     ("/admin/rounds/{SQ1}?area=G1",                200, 200, 404, 404),
     ("/admin/rounds/{SQ1}?area=SQ2",               404, 404, 404, 404),   # not of this round
     ("/admin/rounds/{SQ1}?area=NOWHERE",           404, 404, 404, 404),
@@ -153,6 +158,10 @@ PAGES = [
     ("/admin/rounds/{SQ1}/not-yet?area=SQ2",       404, 404, 404, 404),
     ("/admin/rounds/{SQ1}/not-yet?surveyor=sv1",   404, 404, 404, 404),   # nobody assigned
     ("/admin/rounds/{SQ2}/not-yet",                200, 404, 200, 404),
+    ("/admin/rounds/{JD}/not-yet",                 200, 200, 200, 404),
+    ("/admin/rounds/{JD}/not-yet?area=G1",         200, 200, 404, 404),
+    ("/admin/rounds/{JD}/not-yet?area=SQ2",        200, 404, 200, 404),
+    ("/admin/rounds/{JD}/not-yet?area=JD",         200, 404, 404, 404),
 ]
 
 
@@ -166,28 +175,36 @@ def test_the_pages_for_every_role(three):
         # and every post about a round out of reach is a 404 too, changing nothing
         before = stored()
         own = {"admin": set(three.rounds), "mgr1": {"SQ1"}, "mgr2": {"SQ2"}, "sv1": set()}[name]
+        covering = {"JD"} if name.startswith("mgr") else set()  # their part's posts: see below
         for area, r in three.rounds.items():
             if area in own:
                 continue
-            for action in ("assign", "assign-list", "close"):
+            for action in ("close",) if area in covering else ("assign", "assign-list", "close"):
                 assert client.post(f"/admin/rounds/{r}/{action}", data={
                     "csrf_token": csrf_token(client), "area": "G1", "surveyor": "none",
                     "codes": three.h["g1"].code}).status_code == 404, (name, r, action)
         assert stored() == before
-    # the one rule behind it: a round is in scope when its area is
+    # the rule behind it: a round is in scope when its area is, and viewed (its part) when its
+    # area lies above one's own; only in scope may it be managed (closed). A surveyor views none.
     with db.connection_context():
-        for name, own in (("admin", {"JD", "SQ1", "SQ2"}), ("mgr1", {"SQ1"}),
-                          ("mgr2", {"SQ2"}), ("sv1", set())):
+        for name, own, covering in (("admin", {"JD", "SQ1", "SQ2"}, set()),
+                                    ("mgr1", {"SQ1"}, {"JD"}), ("mgr2", {"SQ2"}, {"JD"}),
+                                    ("sv1", set(), {"JD"})):
             user = User.get(User.username == name)
+            viewed = own | covering if name != "sv1" else set()
             assert {area for area, r in three.rounds.items()
-                    if policy.can(user, "rounds.view", SurveyRound[r])} == own, name
-            assert {r.area.code for r in policy.rounds_for(user)} == own, name
+                    if policy.can(user, "rounds.view", SurveyRound[r])} == viewed, name
+            assert {area for area, r in three.rounds.items()
+                    if policy.can(user, "rounds.manage", SurveyRound[r])} == own, name
+            assert {area for area, r in three.rounds.items()
+                    if policy.covers(user, SurveyRound[r])} == covering, name
+            assert {r.area.code for r in policy.rounds_for(user)} == viewed, name
             assert policy.can(user, "rounds.manage") == (name != "sv1")
-    # each manager lists only the rounds of their own areas, open first
+    # each manager lists the rounds of their own areas and the street's, newest first
     listed = {name: re.findall(r'<tr data-round="(\d+)"', three.client(name).get(
         "/admin/rounds").text) for name in ("admin", "mgr1", "mgr2")}
-    assert listed["mgr1"] == [str(three.rounds["SQ1"])]
-    assert listed["mgr2"] == [str(three.rounds["SQ2"])]
+    assert listed["mgr1"] == [str(three.rounds["SQ1"]), str(three.rounds["JD"])]
+    assert listed["mgr2"] == [str(three.rounds["SQ2"]), str(three.rounds["JD"])]
     assert sorted(listed["admin"]) == sorted(str(i) for i in three.rounds.values())
 
 
@@ -354,6 +371,105 @@ def test_assigning_by_area_and_by_list(three):
                 for i in three.rounds.values()] == [True, True, True]
 
 
+def part_of(round_id, code) -> dict:
+    """The kept counts of one area of a round and below (Figures.area_total)."""
+    figures = figures_of(round_id)
+    return tally(figures.area_total(next(a for a in figures.areas.values() if a.code == code)))
+
+
+def test_a_community_office_runs_its_part_of_the_streets_round(three):
+    """The street's round (JD, made by the admin) as SQ1's office (mgr1) and SQ2's (mgr2) see
+    and work it: their part only, from the list to the not-yet list; assigning within it; never
+    closing it."""
+    r, h, sv1 = three.rounds["JD"], three.h, three.users["sv1"]
+    mgr1, mgr2 = three.client("mgr1"), three.client("mgr2")
+    sq1 = part_of(r, "SQ1")
+    assert sq1 == {"target": 3, "done": 1, "attempted": 1, "not-yet": 1, "flagged": 1, "left": 0}
+    listed = mgr1.get("/admin/rounds").text
+    assert row_figures(listed, "data-round")[str(r)] == {"target": 3, "done": 1}
+    assert f'data-round="{r}" data-status="open" data-target="3" data-done="1" ' \
+           f'data-part="SQ1"' in listed
+    page = mgr1.get(f"/admin/rounds/{r}")
+    assert 'id="level" data-area="SQ1"' in page.text and 'id="part"' in page.text
+    assert totals_on(page) == sq1 == row_figures(page.text, "data-area-total")["SQ1"]
+    assert set(row_figures(page.text, "data-area")) == {"G1", "SQ1"}
+    assert list(row_figures(page.text, "data-surveyor")) == ["sv1"]   # not the whole round's
+    assert 'id="by-day"' not in page.text and 'id="outcomes"' not in page.text   # round-wide
+    assert 'id="assign-area"' in page.text and 'id="close"' not in page.text
+    for text in ("西山社区", "西山路", h["sq2"].code, h["sq2done"].code):
+        assert text not in page.text, text
+    page = mgr1.get(f"/admin/rounds/{r}?area=G1")
+    assert f'<a href="/admin/rounds/{r}">东湖社区</a> › <span id="level" data-area="G1">' \
+        in page.text                                            # the way up stops at their area
+    admin = three.client("admin").get(f"/admin/rounds/{r}").text     # the street's: the whole
+    assert 'id="by-day"' in admin and 'id="part"' not in admin and 'id="close"' in admin
+    # the not-yet lists: their areas' households, their surveyors
+    with db.connection_context():
+        sv2 = User.create(username="sv2", role="surveyor", area=three.areas["SQ2"],
+                          password_hash="x")
+        with write_transaction():
+            rounds.assign(SurveyRound.get_by_id(r), sv2, area=Area.get(Area.code == "SQ2"))
+    page = mgr1.get(f"/admin/rounds/{r}/not-yet")
+    assert re.findall(r'<tr data-code="([^"]+)"', page.text) == [h["tried"].code, h["g1"].code]
+    assert 'data-total="2"' in page.text and "西山" not in page.text
+    assert mgr1.get(f"/admin/rounds/{r}/not-yet?surveyor=sv2").status_code == 404
+    page = mgr2.get(f"/admin/rounds/{r}/not-yet?surveyor=sv2")
+    assert re.findall(r'<tr data-code="([^"]+)"', page.text) == [h["sq2"].code]
+    # assigning: within their part, to their surveyors; anything else changes nothing
+    def post(action, **data):
+        return mgr1.post(f"/admin/rounds/{r}/{action}", data={
+            "csrf_token": csrf_token(mgr1), **data}, follow_redirects=True)
+    before = members()
+    for action, data, message in (
+            ("assign", {"area": "SQ2"}, "Choose an area of this round."),
+            ("assign", {"area": "JD"}, "Choose an area of this round."),
+            ("assign-list", {"codes": h["sq2"].code}, "Not households of this round in your areas"),
+            ("assign-list", {"codes": f"{h['g1'].code} {h['sq2done'].code}"},
+             h["sq2done"].code),
+            ("assign", {"area": "G1", "surveyor": str(sv2.id)},
+             "Choose an active surveyor from the list.")):
+        page = post(action, **{"surveyor": str(sv1), **data})
+        assert page.status_code == 200 and message in page.text, (action, data)
+    assert post("assign", area="SQ2", surveyor="none").status_code == 200
+    assert members() == before
+    rows = stored()
+    assert mgr1.post(f"/admin/rounds/{r}/close", data={
+        "csrf_token": csrf_token(mgr1)}).status_code == 404
+    assert stored() == rows and audits("round_close") == []
+    page = post("assign", area="G1", surveyor=str(sv1))
+    assert "Households assigned to sv1: 2." in page.text
+    page = post("assign-list", codes=h["done"].code, surveyor=str(sv1))
+    assert "Households assigned to sv1: 1." in page.text
+    with db.connection_context():
+        assert {m.household_id: m.assigned_to_id for m in RoundHousehold.select().where(
+            RoundHousehold.round == r)} == {h["done"].id: sv1, h["g1"].id: sv1,
+                                            h["tried"].id: sv1, h["sq2"].id: sv2.id,
+                                            h["sq2done"].id: sv2.id}
+    assert row_figures(page.text, "data-surveyor")["sv1"]["target"] == 3
+    assert audits("round_assign")[-2:] == [
+        {"round": r, "count": 2, "surveyor": "sv1", "area": "G1"},
+        {"round": r, "count": 1, "surveyor": "sv1", "codes": 1}]
+    # SQ2's office sees SQ2's part
+    page = mgr2.get(f"/admin/rounds/{r}")
+    assert totals_on(page) == part_of(r, "SQ2") and 'id="level" data-area="SQ2"' in page.text
+    assert list(row_figures(page.text, "data-surveyor")) == ["sv2"]
+    assert row_figures(mgr2.get("/admin/rounds").text, "data-round")[str(r)] == {
+        "target": 2, "done": 1}
+    for text in ("东湖", h["g1"].code, h["tried"].code, h["done"].code):
+        assert text not in page.text, text
+    # once the street closes it: its part as it was kept, and nothing more to assign
+    admin = three.client("admin")
+    admin.post(f"/admin/rounds/{r}/close", data={"csrf_token": csrf_token(admin)})
+    outcome(three.app, h["g1"], "no_change")
+    page = mgr1.get(f"/admin/rounds/{r}")
+    assert totals_on(page) == part_of(r, "SQ1") == sq1 and 'id="assign"' not in page.text
+    assert row_figures(mgr1.get("/admin/rounds").text, "data-round")[str(r)] == {
+        "target": 3, "done": 1}
+    before = members()
+    assert "This round is closed" in post("assign", area="G1", surveyor="none").text
+    assert members() == before
+
+
 def test_closing_freezes_the_figures(three):
     r = three.rounds["SQ1"]
     client = three.client("mgr1")
@@ -448,3 +564,8 @@ def test_chinese_by_default(three):
     assert client.get(report).status_code == 200
     page = client.get(f"/admin/rounds/{three.rounds['JD']}/not-yet")
     assert "尚未完成" in page.text and "拒绝登记" in page.text
+    mgr1 = three.client("mgr1")                             # the street's round: SQ1's part
+    mgr1.delete_cookie("lang")
+    assert "本轮覆盖幸福街道全域，您只能查看和分配其中东湖社区的部分。" in mgr1.get(
+        f"/admin/rounds/{three.rounds['JD']}").text
+    assert "东湖社区 <span class=\"small\">(本辖区部分)</span>" in mgr1.get("/admin/rounds").text

@@ -2,7 +2,9 @@
 street office: the office's name, the round and its period, the date), its downloads report.csv
 (UTF-8 with a BOM, for Excel on Chinese Windows) and report.xlsx, each audit-logged, and the
 choice of the questions it counts (a CSRF-protected post while the round is open, audit-logged).
-The figures are reports/round_report.py's: frozen for a closed round, never recounted."""
+The figures are reports/round_report.py's: frozen for a closed round, never recounted. Of a round
+over an area above one's own, the page and downloads hold one's part only (policy.round_part), and
+its questions are the running office's to choose."""
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, widgets
 
 from service.admin import bp, downloads
+from service.admin.rounds import top_of
 from service.i18n import current_lang
 from service.office import audit, auth, clock, policy
 from service.reports import export_files
@@ -41,12 +44,13 @@ def _spec(r: SurveyRound):
     return current_app.extensions["doorstep.catalog"].get(r.form_id)
 
 
-def _parent(report: Report):
-    """The area the page or download is about: the round's, or one below it (?area=CODE)."""
+def _parent(report: Report, top):
+    """The area the page or download is about: `top`, or one below it (?area=CODE)."""
     code = request.args.get("area")
     if not code:
-        return report.figures.root()
-    found = [a for a in report.figures.areas.values() if a.code == code]
+        return top
+    found = [a for a in report.figures.areas.values()
+             if a.code == code and a.path.startswith(top.path)]
     if not found:
         abort(404)
     return found[0]
@@ -71,14 +75,16 @@ def round_report(round_id):
     r = policy.get_round_or_404(me, round_id)
     spec, form = _spec(r), None
     report = Report.of(r, spec)
-    parent = _parent(report)
+    top = top_of(report.figures, me)
+    parent = _parent(report, top)
     if report.live and spec is not None and policy.can(me, "rounds.manage", r):
         form = QuestionsForm()
         form.questions.choices = [(q.name, q.label.get(current_lang()))
                                   for q in spec.report_candidates()]
         form.questions.data = [q.name for q in questions_of(r, spec)]
-    return render_template("admin/round_report.html", round=r, report=report, parent=parent,
-                           parts=report.parts(parent), form=form, today=clock.today(),
+    return render_template("admin/round_report.html", round=r, report=report, top=top,
+                           parent=parent, parts=report.parts(parent), form=form,
+                           today=clock.today(),
                            area_title=area_title, line_label=line_label, label_of=label_of)
 
 
@@ -110,10 +116,12 @@ def round_report_questions(round_id):
     return back
 
 
-def heading(report: Report) -> list[list]:
-    """What the report is: the office, the round, its period, the date, the round beside it."""
+def heading(report: Report, top=None) -> list[list]:
+    """What the report is: the office (`top`: the round's area, or the part reported), the
+    round, its period, the date, the round beside it."""
     r, previous = report.round, report.previous
-    return [[_("%(office)s: %(round)s", office=report.figures.root().name, round=r.name)],
+    office = (top or report.figures.root()).name
+    return [[_("%(office)s: %(round)s", office=office, round=r.name)],
             [_("Round period"), f"{r.starts_on} – {r.ends_on}"],
             [_("Figures as of"), report.made_on],
             [_("Previous round"), f"{previous['name']} ({previous['starts_on']} – "
@@ -168,10 +176,12 @@ def write_xlsx(heading_rows: list[list], rows: list[list], path) -> None:
 def round_report_download(round_id, ext):
     if ext not in ("csv", "xlsx"):
         abort(404)
-    r = policy.get_round_or_404(auth.current_user(), round_id)
+    me = auth.current_user()
+    r = policy.get_round_or_404(me, round_id)
     report = Report.of(r, _spec(r))
-    parent = _parent(report)
-    heading_rows, rows = heading(report), table(report, parent, current_lang())
+    top = top_of(report.figures, me)
+    parent = _parent(report, top)
+    heading_rows, rows = heading(report, top), table(report, parent, current_lang())
     name = f"round-{r.id}-report-{parent.code}-{report.made_on}.{ext}"
 
     def logged(**more):

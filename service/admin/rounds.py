@@ -2,6 +2,10 @@
 (per area drilling down the tree, per surveyor, per day, outcomes) and the households not yet done,
 as a list to print for the surveyor. Changes are posted to rounds_actions.py.
 
+A round over an area above one's own (the street's, seen by a community's office) shows only one's
+part (policy.round_part): the pages start at one's area and go no higher or sideways, and leave out
+per day and outcomes, which are counted for the whole round only.
+
 The coverage page reads only the round's counts through reports/coverage.py (RoundCount while it
 is open, the figures frozen at closing after), never its households, so a district's round costs
 what a grid's does. The not-yet list reads the households of one area or surveyor, by keyset.
@@ -21,7 +25,7 @@ from service.formspec.loader import LEDGER_ADDRESS
 from service.i18n import current_lang
 from service.office import audit, auth, clock, policy
 from service.records.rounds import FLAG_ATTEMPTS
-from service.reports.coverage import Figures, totals_of
+from service.reports.coverage import AreaInfo, Figures, Tally, totals_of
 from service.storage.models import Area, Household, RoundHousehold, SurveyRound, User, utcnow
 
 #: How a household was done or, not yet done, its latest attempt (RoundCount.outcome).
@@ -44,31 +48,54 @@ def _title(r: SurveyRound) -> str:
 @bp.get("/rounds")
 @policy.requires("rounds.view")
 def rounds_page():
+    """The rounds one may view: one's own areas' whole, and one's part of those run over an area
+    above (the street's round, for a community's office), each with the totals of that part."""
     me = auth.current_user()
     listed = list(policy.rounds_for(me).select(SurveyRound, Area).join(Area).order_by(
         SurveyRound.status != "open", SurveyRound.starts_on.desc(), SurveyRound.id.desc()))
+    parts = {r.id: policy.round_part(me, r) for r in listed}
+    covering = [r for r in listed if parts[r.id].id != r.area_id]
     # a closed round's counts are never touched again (rounds.py refreshes open rounds only):
     # they are its frozen figures, so one query serves the whole list
-    totals = totals_of([r.id for r in listed])
+    totals = totals_of([r.id for r in listed if parts[r.id].id == r.area_id])
+    # of a covering round, the part's: open ones in one query, closed ones from what they kept
+    # (placed by the tree as it was, like their page)
+    totals.update(totals_of([r.id for r in covering if r.status == "open"], within=me.area))
+    for r in covering:
+        if r.status != "open":
+            figures = Figures.of(r)
+            own = figures.areas.get(me.area_id)
+            totals[r.id] = figures.area_total(own) if own is not None else Tally()
     return render_template("admin/rounds.html", rounds=[
-        {"r": r, "title": _title(r), "tally": totals[r.id]} for r in listed])
+        {"r": r, "title": _title(r), "tally": totals[r.id],
+         "part": parts[r.id] if parts[r.id].id != r.area_id else None} for r in listed])
 
 
-def _level(figures: Figures, code: str | None):
-    """The area a coverage page shows the parts of: the round's own, or one below it by code
-    (from the figures' areas: a closed round's as they were); 404 for any other."""
-    if not code:
-        return figures.root()
-    found = next((a for a in figures.areas.values() if a.code == code), None)
-    if found is None or not found.path.startswith(figures.root().path):
+def top_of(figures: Figures, me) -> AreaInfo:
+    """The top of what `me` sees of the round's figures (policy.round_part): the round's area,
+    or their own below it; 404 if a closed round's figures do not hold it (an area made after it
+    closed). The coverage page and the report (round_report.py) start there."""
+    found = figures.areas.get(policy.round_part(me, figures.round).id)
+    if found is None:
         abort(404)
     return found
 
 
-def _trail(figures: Figures, area) -> list:
-    """The areas from the round's down to `area`, for the page's way back up."""
+def _level(figures: Figures, top, code: str | None):
+    """The area a coverage page shows the parts of: `top`, or one below it by code (from the
+    figures' areas: a closed round's as they were); 404 for any other."""
+    if not code:
+        return top
+    found = next((a for a in figures.areas.values() if a.code == code), None)
+    if found is None or not found.path.startswith(top.path):
+        abort(404)
+    return found
+
+
+def _trail(figures: Figures, top, area) -> list:
+    """The areas from `top` down to `area`, for the page's way back up."""
     trail = [area]
-    while trail[-1].id != figures.round.area_id and trail[-1].parent_id in figures.areas:
+    while trail[-1].id != top.id and trail[-1].parent_id in figures.areas:
         trail.append(figures.areas[trail[-1].parent_id])
     return trail[::-1]
 
@@ -96,25 +123,31 @@ def round_page(round_id):
     me = auth.current_user()
     r = policy.get_round_or_404(me, round_id)
     figures = Figures.of(r)
-    level = _level(figures, request.args.get("area"))
-    totals = figures.totals()
-    level_total = totals if level.id == r.area_id else figures.area_total(level)
+    top = top_of(figures, me)
+    whole = top.id == r.area_id        # else a round over an area above: the holder's part
+    level = _level(figures, top, request.args.get("area"))
+    totals = figures.totals() if whole else figures.area_total(top)
+    level_total = totals if level.id == top.id else figures.area_total(level)
     people, unlisted = _surveyor_rows(figures, level)
     usernames = dict(User.select(User.id, User.username).where(
         User.id.in_([u for u, *_rest in people if u])).tuples()) if people else {}
     assign = None
-    if r.status == "open" and policy.can(me, "rounds.manage", r):
+    if r.status == "open" and policy.can(me, "rounds.manage"):     # the part, if not the whole
         assign = AssignForm(formdata=None)
         assign.area.choices = [(level.code, level.name)] + [
             (a.code, "\u3000" + a.name) for a in figures.children(level)]
         assign.surveyor.choices = surveyor_choices(me, Area.get_by_id(level.id))
     return render_template(
-        "admin/round.html", r=r, title=_title(r), figures=figures, level=level,
-        trail=_trail(figures, level), totals=totals, level_total=level_total,
+        "admin/round.html", r=r, title=_title(r), figures=figures, top=top, level=level,
+        trail=_trail(figures, top, level), totals=totals, level_total=level_total,
         parts=figures.by_area(level), deeper={a.parent_id for a in figures.areas.values()},
-        people=people, unlisted=unlisted, usernames=usernames, days=figures.by_day(),
-        outcomes=figures.outcomes(), done_words=DONE_WORDS, flag_attempts=FLAG_ATTEMPTS,
-        assign=assign, closed_at=clock.local_time(r.closed_at) if r.closed_at else "",
+        people=people, unlisted=unlisted, usernames=usernames,
+        # per day and per outcome are counted for the whole round only (RoundCount): a part's
+        # page leaves them out rather than show figures of other offices' areas
+        days=figures.by_day() if whole else None, outcomes=figures.outcomes() if whole else None,
+        done_words=DONE_WORDS, flag_attempts=FLAG_ATTEMPTS, assign=assign,
+        may_close=r.status == "open" and policy.can(me, "rounds.manage", r),
+        closed_at=clock.local_time(r.closed_at) if r.closed_at else "",
         now=clock.local_time(utcnow()), close_form=ConfirmForm(formdata=None))
 
 
@@ -151,15 +184,16 @@ def round_not_yet(round_id):
     are masked like the ledger's; a user who may reveal posts for them, and that is logged."""
     me = auth.current_user()
     r = policy.get_round_or_404(me, round_id)
-    area = r.area
+    part = area = policy.round_part(me, r)
     if request.args.get("area"):
         area = Area.get_or_none(Area.code == request.args["area"])
-        if area is None or not area.path.startswith(r.area.path):
+        if area is None or not area.path.startswith(part.path):
             abort(404)
     surveyor = None
     if request.args.get("surveyor"):
         surveyor = User.get_or_none(User.username == request.args["surveyor"])
-        if surveyor is None or not RoundHousehold.select().where(
+        if surveyor is None or (part.id != r.area_id and not policy.sees_area(
+                me, surveyor.area)) or not RoundHousehold.select().where(
                 (RoundHousehold.round == r.id) &
                 (RoundHousehold.assigned_to == surveyor.id)).exists():
             abort(404)

@@ -145,18 +145,20 @@ def _chosen_surveyor(me, value) -> User | None:
 
 
 def _assign(round_id, chosen):
-    """Both ways of assigning: the round (in scope, rounds.manage), the posted form and its
-    surveyor; `chosen(r, me, form)` names the households (rounds.assign's keywords, and what the
-    audit event says of them), or flashes why not and returns None. One write, one event."""
+    """Both ways of assigning: the round (rounds.manage; of a round over an area above one's own,
+    one's part: policy.round_part), the posted form and its surveyor (in scope);
+    `chosen(r, part, form)` names the households of `part` (rounds.assign's keywords, and what
+    the audit event says of them), or flashes why not and returns None. One write, one event."""
     me = auth.current_user()
-    r = policy.get_round_or_404(me, round_id, "rounds.manage")
+    r = policy.get_round_or_404(me, round_id)
+    part = policy.round_part(me, r)
     form = AssignForm()
     back = request.args.get("back", "")
     if not form.validate_on_submit():
         flash(str(ERRORS["surveyor"]) if form.surveyor.errors else
               _("The list is too long: at most %(n)s codes at a time.", n=MAX_CODES))
         return _back(r, back)
-    households = chosen(r, me, form)
+    households = chosen(r, part, form)
     if households is None:
         return _back(r, back)
     which, said = households
@@ -179,10 +181,9 @@ def _assign(round_id, chosen):
 @policy.requires("rounds.manage")
 def round_assign(round_id):
     """Assign the round's households of an area (and below) to a surveyor, or unassign them."""
-    def of_area(r, me, form):
+    def of_area(r, part, form):
         area = Area.get_or_none(Area.code == (form.area.data or ""))
-        if area is None or not area.path.startswith(r.area.path) or \
-                not policy.sees_area(me, area):
+        if area is None or not area.path.startswith(part.path):
             flash(_("Choose an area of this round."))
             return None
         return {"area": area}, {"area": area.code}
@@ -194,9 +195,11 @@ def codes_in(text: str) -> list[str]:
     return [t for t in re.split(r"[\s,，、;；]+", text or "") if t]
 
 
-def members_of(r: SurveyRound, codes: list[str]) -> tuple[list[int], list[str]]:
+def members_of(r: SurveyRound, codes: list[str], part: Area | None = None
+               ) -> tuple[list[int], list[str]]:
     """The round's households behind `codes` (as typed: case and the dash are forgiven; a
-    merged code counts for the household it went into), and the codes that are none of them."""
+    merged code counts for the household it went into), those of `part` and below only when
+    given, and the codes that are none of them."""
     normal = {c: re.sub(r"[^0-9A-Za-z]", "", c).upper() for c in codes}
     normal = {c: f"{n[:4]}-{n[4:]}" for c, n in normal.items() if len(n) == 8}
     ids = {}
@@ -204,9 +207,12 @@ def members_of(r: SurveyRound, codes: list[str]) -> tuple[list[int], list[str]]:
             Household.code.in_(sorted(set(normal.values())))):
         kept = ledger.find(h.code) if h.merged_into_id is not None else h
         ids[h.code] = kept.id if kept is not None else None
+    where = (RoundHousehold.round == r.id) & \
+        RoundHousehold.household.in_(sorted({i for i in ids.values() if i}))
+    if part is not None:
+        where &= RoundHousehold.area.in_(policy.area_ids_under(part))
     inside = {i for (i,) in RoundHousehold.select(RoundHousehold.household).where(
-        (RoundHousehold.round == r.id) &
-        RoundHousehold.household.in_(sorted({i for i in ids.values() if i}))).tuples()}
+        where).tuples()}
     found = {c: ids.get(normal.get(c)) for c in codes}
     return (sorted({i for i in found.values() if i in inside}),
             [c for c, i in found.items() if i not in inside])
@@ -216,17 +222,20 @@ def members_of(r: SurveyRound, codes: list[str]) -> tuple[list[int], list[str]]:
 @policy.requires("rounds.manage")
 def round_assign_list(round_id):
     """Assign the households of a list of codes; any code not of this round changes nothing."""
-    def listed(r, me, form):
+    def listed(r, part, form):
         codes = codes_in(form.codes.data)
         if not codes or len(codes) > MAX_CODES:
             flash(_("Paste one or more household codes.") if not codes else
                   _("The list is too long: at most %(n)s codes at a time.", n=MAX_CODES))
             return None
-        ids, unknown = members_of(r, codes)
+        whole = part.id == r.area_id
+        ids, unknown = members_of(r, codes, None if whole else part)
         if unknown:
             shown = ", ".join(unknown[:20]) + (" …" if len(unknown) > 20 else "")
             flash(_("Not households of this round: %(codes)s. Nothing was changed.",
-                    codes=shown))
+                    codes=shown) if whole else
+                  _("Not households of this round in your areas: %(codes)s. Nothing was "
+                    "changed.", codes=shown))
             return None
         return {"household_ids": ids}, {"codes": len(codes)}
     return _assign(round_id, listed)

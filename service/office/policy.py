@@ -46,8 +46,10 @@ ACTIONS = {
     "households.manage": "resolve conflicts, merge duplicates, change a household's status or "
                          "answers",
     "households.import": "load the office's own ledger (CSV or Excel) into the households",
-    "rounds.view": "survey rounds of one's areas: their coverage and not-yet lists",
-    "rounds.manage": "create rounds, assign their households to surveyors, close them",
+    "rounds.view": "survey rounds of one's areas, and one's part of a round over an area above: "
+                   "coverage and not-yet lists",
+    "rounds.manage": "create rounds, assign their households (in a round over an area above: "
+                     "those of one's part) to surveyors, close them",
 }
 EVERYTHING = frozenset(ACTIONS)
 
@@ -93,7 +95,10 @@ def can(holder: Holder | None, action: str, thing=None) -> bool:
 
     An Area, Link, Household or SurveyRound is in scope when its area is; a Submission when
     `submissions_for` lists it; a User when `manageable_users` does (their area is in scope and
-    their role one the holder could assign).
+    their role one the holder could assign). A round over an area above the holder's own (one the
+    street office runs for its communities) may be viewed too, for their part of it only
+    (`round_part`); anything else done to it (closing it, its report's questions) stays with the
+    office whose scope holds its area.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown capability {action!r}")
@@ -103,6 +108,8 @@ def can(holder: Holder | None, action: str, thing=None) -> bool:
         return True
     if isinstance(thing, Area):
         return sees_area(holder, thing)
+    if isinstance(thing, SurveyRound) and action == "rounds.view":
+        return round_part(holder, thing) is not None
     if isinstance(thing, (Link, Household, SurveyRound)):
         return sees_area(holder, thing.area)
     if isinstance(thing, Submission):
@@ -281,14 +288,44 @@ def get_household_or_404(holder: Holder, code: str) -> Household:
     return found
 
 
+def covers(holder: Holder | None, r: SurveyRound) -> bool:
+    """Whether round `r` is over an area strictly above the holder's own: an office above runs
+    it, and it reaches into the holder's scope without being theirs."""
+    root = scope_root(holder)
+    if root is EVERYWHERE or root is None:
+        return False
+    return root.path != r.area.path and root.path.startswith(r.area.path)
+
+
+def round_part(holder: Holder | None, r: SurveyRound) -> Area | None:
+    """Where the holder's share of round `r` starts: the round's own area when it lies in their
+    scope (the whole round), their own area when the round covers it (their part: its figures,
+    not-yet lists and assignments stop there), or None (not theirs at all)."""
+    if "rounds.view" not in capabilities_of(holder):
+        return None
+    if sees_area(holder, r.area):
+        return r.area
+    return holder.area if covers(holder, r) else None
+
+
 def rounds_for(holder: Holder):
-    """Survey rounds whose area lies in the holder's scope (`rounds.view`): a round over an area
-    above it, reaching into it, is not theirs (its figures are another office's)."""
-    return _in_scope(holder, SurveyRound.select(), SurveyRound.area, "rounds.view")
+    """Survey rounds the holder may view (`rounds.view`): those whose area lies in their scope,
+    and those over an area above their own, of which they see their part (`round_part`)."""
+    query = SurveyRound.select()
+    if "rounds.view" not in capabilities_of(holder):
+        return query.where(SurveyRound.id.is_null())
+    scope = area_scope(holder)
+    if scope is None:
+        return query
+    root = scope_root(holder)
+    above = [int(i) for i in root.path.strip("/").split("/") if i][:-1] if root else []
+    inside = SurveyRound.area.in_(scope)
+    return query.where(inside | SurveyRound.area.in_(above) if above else inside)
 
 
 def get_round_or_404(holder: Holder, round_id: int, action: str = "rounds.view") -> SurveyRound:
-    """A round in scope that the holder may also do `action` to (e.g. rounds.manage), or 404."""
+    """A round the holder may view and also do `action` to (rounds.manage: only a round whose area
+    lies in their scope), or 404."""
     found = _one_or_404(rounds_for(holder).where(SurveyRound.id == round_id))
     if not can(holder, action, found):
         abort(404)

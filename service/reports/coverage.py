@@ -170,15 +170,20 @@ class Figures:
         return dict(out)
 
 
-def totals_of(round_ids: list[int]) -> dict[int, Tally]:
-    """Each listed round's totals (live counts; a list of rounds, without their areas)."""
+def totals_of(round_ids: list[int], within: Area | None = None) -> dict[int, Tally]:
+    """Each listed round's totals (its counts as kept; a list of rounds, without their areas),
+    or with `within` those of its households in that area and below (by today's tree)."""
     out: dict = defaultdict(Tally)
-    if round_ids:
-        for round_id, state, n in RoundCount.select(RoundCount.round, RoundCount.state,
-                                                    fn.SUM(RoundCount.n)).where(
-                RoundCount.round.in_(round_ids) & (RoundCount.dim == "area")).group_by(
-                RoundCount.round, RoundCount.state).tuples():
-            out[round_id].add(state, n or 0)
+    if not round_ids:
+        return out
+    where = RoundCount.round.in_(round_ids) & (RoundCount.dim == "area")
+    if within is not None:      # an area count's key is the area's id as text
+        where &= RoundCount.key.in_(Area.select(Area.id.cast("text")).where(
+            Area.path.startswith(within.path)))
+    for round_id, state, n in RoundCount.select(RoundCount.round, RoundCount.state,
+                                                fn.SUM(RoundCount.n)).where(where).group_by(
+            RoundCount.round, RoundCount.state).tuples():
+        out[round_id].add(state, n or 0)
     return out
 
 
