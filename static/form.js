@@ -20,6 +20,7 @@
   function evaluate(c, lookup) {
     if (c.op === 'all') return c.conditions.every(function (x) { return evaluate(x, lookup); });
     if (c.op === 'any') return c.conditions.some(function (x) { return evaluate(x, lookup); });
+    if (c.op === 'not') return !evaluate(c.conditions[0], lookup);
     var v = norm(lookup(c.q), c.kind);
     if (c.op === 'answered') return (v !== null) === c.v;
     if (c.op === 'equals' || c.op === 'not_equals' || c.op === 'in') {
@@ -31,6 +32,8 @@
     if (v === null) return false;
     if (c.op === 'gt') return v > c.v;
     if (c.op === 'lt') return v < c.v;
+    if (c.op === 'gte') return v >= c.v;
+    if (c.op === 'lte') return v <= c.v;
     throw new Error('unknown condition op ' + c.op);
   }
 

@@ -1,6 +1,7 @@
 """`show_if` on both sides: one table of cases run through the server's evaluator and, in node,
 through the browser's (static/form.js), so the page shows exactly the questions the server accepts.
-Then the server's half of the promise: a hidden question is not required and its value is dropped.
+Then what the loader refuses, and the server's half of the promise: a hidden question is not
+required and its value is dropped.
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import subprocess
 
 import pytest
 
-from service.formspec import parse
+from service.formspec import FormError, parse
 from service.formspec.conditions import evaluate
 from service.storage.models import Answer, Submission
 
 from .ci import node
-from .conftest import ROOT
+from .conftest import ROOT, Visitor, make_app
 from .test_question_types import errors_by_question
 
 SOURCES = [
@@ -33,6 +34,8 @@ SOURCES = [
 
 NO = {"question": "employed", "equals": "no"}
 OLD = {"question": "age", "gt": 59}
+ADULT = {"question": "age", "gte": 18}
+SMALL = {"question": "age", "lte": 5}
 
 # (show_if as written in a form, the answers as the page holds them, shown?)
 # Unanswered questions are simply absent; a select_multiple with nothing ticked is [].
@@ -100,6 +103,72 @@ CASES = [
               {"any": [{"question": "tags", "equals": "a"},
                        {"question": "born", "lt": "2000-01-01"}]}]},
      {"town": "东城", "tags": ["b"]}, False),
+    # gte / lte: gt / lt that also hold on the boundary; numbers as numbers, unanswered is false
+    (ADULT, {"age": "18"}, True),
+    (ADULT, {"age": "17"}, False),
+    (ADULT, {"age": "40"}, True),
+    (ADULT, {}, False),
+    ({"question": "age", "gte": 9}, {"age": "10"}, True),
+    ({"question": "age", "gte": 0}, {"age": "0"}, True),
+    ({"question": "age", "gte": 0}, {}, False),
+    (SMALL, {"age": "5"}, True),
+    (SMALL, {"age": "6"}, False),
+    (SMALL, {"age": "0"}, True),
+    (SMALL, {}, False),
+    ({"question": "age", "lte": 9}, {"age": "10"}, False),
+    ({"question": "income", "gte": 2.5}, {"income": "2.50"}, True),
+    ({"question": "income", "gte": 2.5}, {"income": "2.49"}, False),
+    ({"question": "income", "lte": 2.5}, {"income": "2.5"}, True),
+    ({"question": "income", "lte": 2.5}, {"income": "2.51"}, False),
+    ({"question": "income", "lte": 1000}, {}, False),
+    # ... and on dates, with the date itself on the boundary
+    ({"question": "born", "gte": "2000-01-01"}, {"born": "2000-01-01"}, True),
+    ({"question": "born", "gte": "2000-01-01"}, {"born": "1999-12-31"}, False),
+    ({"question": "born", "gte": "2000-01-01"}, {"born": "2010-05-01"}, True),
+    ({"question": "born", "gte": "2000-01-01"}, {}, False),
+    ({"question": "born", "lte": dt.date(2000, 1, 1)}, {"born": "2000-01-01"}, True),
+    ({"question": "born", "lte": dt.date(2000, 1, 1)}, {"born": "2000-01-02"}, False),
+    ({"question": "born", "lte": "2000-01-01"}, {}, False),
+    # a date written without dashes is kept as YYYY-MM-DD, which orders like the answers
+    ({"question": "born", "gte": "20000101"}, {"born": "2000-01-01"}, True),
+    ({"question": "born", "gt": "20000101"}, {"born": "2000-06-01"}, True),
+    # not: the opposite of any condition, so true on an unanswered question where the inner is false
+    ({"not": NO}, {"employed": "no"}, False),
+    ({"not": NO}, {"employed": "yes"}, True),
+    ({"not": NO}, {}, True),
+    ({"not": OLD}, {"age": "60"}, False),
+    ({"not": OLD}, {"age": "59"}, True),
+    ({"not": OLD}, {}, True),
+    ({"not": ADULT}, {"age": "18"}, False),
+    ({"not": ADULT}, {"age": "17"}, True),
+    ({"not": {"question": "born", "lte": "2000-01-01"}}, {"born": "2000-01-01"}, False),
+    ({"not": {"question": "born", "lte": "2000-01-01"}}, {}, True),
+    ({"not": {"question": "town", "answered": True}}, {}, True),
+    ({"not": {"question": "town", "answered": True}}, {"town": "东城"}, False),
+    ({"not": {"question": "employed", "not_equals": "no"}}, {}, False),
+    ({"not": {"question": "tags", "equals": "a"}}, {"tags": ["a", "b"]}, False),
+    ({"not": {"question": "tags", "equals": "a"}}, {"tags": []}, True),
+    ({"not": {"question": "tags", "in": ["b", "c"]}}, {"tags": ["a"]}, True),
+    # not around all / any, and all / any around not, nested
+    ({"not": {"all": [NO, OLD]}}, {"employed": "no", "age": "60"}, False),
+    ({"not": {"all": [NO, OLD]}}, {"employed": "no", "age": "59"}, True),
+    ({"not": {"all": [NO, OLD]}}, {}, True),
+    ({"not": {"any": [NO, OLD]}}, {}, True),
+    ({"not": {"any": [NO, OLD]}}, {"employed": "yes", "age": "60"}, False),
+    ({"not": {"any": [NO, OLD]}}, {"employed": "yes", "age": "59"}, True),
+    ({"all": [{"not": NO}, ADULT]}, {"employed": "yes", "age": "18"}, True),
+    ({"all": [{"not": NO}, ADULT]}, {"age": "18"}, True),
+    ({"all": [{"not": NO}, ADULT]}, {"employed": "no", "age": "18"}, False),
+    ({"all": [{"not": NO}, ADULT]}, {"employed": "yes"}, False),
+    ({"any": [{"not": {"question": "town", "answered": True}}, SMALL]}, {"town": "东城"}, False),
+    ({"any": [{"not": {"question": "town", "answered": True}}, SMALL]},
+     {"town": "东城", "age": "5"}, True),
+    ({"not": {"not": SMALL}}, {"age": "5"}, True),
+    ({"not": {"not": SMALL}}, {}, False),
+    ({"not": {"all": [ADULT, {"not": {"any": [NO, {"question": "born", "gte": "2000-01-01"}]}}]}},
+     {"employed": "yes", "age": "30", "born": "1995-03-01"}, False),
+    ({"not": {"all": [ADULT, {"not": {"any": [NO, {"question": "born", "gte": "2000-01-01"}]}}]}},
+     {"employed": "yes", "age": "30", "born": "2000-01-01"}, True),
 ]
 
 TABLE = parse({
@@ -140,6 +209,45 @@ def test_server_and_browser_agree_on_every_condition(i, browser_results):
     answers = server_view(values)
     assert evaluate(condition, answers.get) is expected, "server"
     assert browser_results[i] is expected, "browser"
+
+
+# What the loader refuses: one precise line for each mistake.
+NOT_A_LIST = ("show_if 'not' takes one condition, not a list of {}: negate several with "
+              "not: {{any: [...]}} (none holds) or not: {{all: [...]}}")
+NOT_EMPTY = "show_if 'not' needs one condition, such as not: {question: employed, equals: 'no'}"
+REFUSED = [
+    ({"not": [NO, OLD]}, NOT_A_LIST.format(2)),
+    ({"not": [NO]}, NOT_A_LIST.format(1)),
+    ({"all": [ADULT, {"not": [SMALL, OLD]}]}, NOT_A_LIST.format(2)),
+    ({"not": None}, NOT_EMPTY),
+    ({"not": []}, NOT_EMPTY),
+    ({"not": "employed"}, NOT_EMPTY),
+    ({"not": {}}, "show_if needs a 'question' to look at"),
+    ({"not": NO, "any": [OLD]}, "show_if 'any' must stand alone in its mapping"),
+    ({"not": NO, "question": "age"}, "show_if 'not' must stand alone in its mapping"),
+    ({"not": {"question": "nobody", "equals": "x"}},
+     "show_if names question 'nobody', which does not exist or comes later"),
+    ({"not": {"question": "town", "gte": 3}},
+     "show_if gte only works on number and date questions, not on 'town'"),
+    ({"question": "tags", "lte": 2},
+     "show_if lte only works on number and date questions, not on 'tags'"),
+    ({"question": "employed", "gte": "yes"},
+     "show_if gte only works on number and date questions, not on 'employed'"),
+    ({"question": "age", "gte": "18"}, "show_if gte on 'age' needs a number"),
+    ({"question": "age", "lte": True}, "show_if lte on 'age' needs a number"),
+    ({"question": "born", "lte": "last year"}, "show_if lte on 'born' needs a date YYYY-MM-DD"),
+    ({"question": "age", "gt": 1, "gte": 1},
+     "show_if needs exactly one of equals, not_equals, in, gt, lt, gte, lte, answered"),
+]
+
+
+@pytest.mark.parametrize("show_if, problem", REFUSED,
+                         ids=[json.dumps(c, ensure_ascii=False) for c, _p in REFUSED])
+def test_the_loader_refuses_a_malformed_condition_with_one_precise_line(show_if, problem):
+    with pytest.raises(FormError) as refused:
+        parse({"id": "bad", "version": 1, "title": "条件", "sections": [{"questions": SOURCES + [
+            {"name": "why", "type": "text", "label": "?", "show_if": show_if}]}]})
+    assert refused.value.problems == [f"<form>: question 'why': {problem}"]
 
 
 def test_the_page_hands_the_browser_the_same_conditions(app, client):
@@ -224,3 +332,43 @@ def test_a_repeat_item_looks_at_top_level_questions(visitor, database):
     assert page.status_code == 200
     assert [(r.item, r.value) for r in Answer.select().where(Answer.question == "kjob")] == [
         (0, "司机")]
+
+
+NEGATED = """\
+id: negated
+version: 1
+title: {zh: 否定, en: Negated}
+sections:
+  - title: {zh: 一, en: One}
+    questions:
+      - {name: employed, type: select_one, label: {zh: 就业, en: Employed}, required: true, choices: [{value: "yes", label: {zh: 是, en: "Yes"}}, {value: "no", label: {zh: 否, en: "No"}}]}
+      - {name: age, type: integer, label: {zh: 年龄, en: Age}}
+      - {name: why, type: text, label: {zh: 原因, en: Why}, required: true, show_if: {not: {question: employed, equals: "yes"}}}
+      - {name: pension, type: text, label: {zh: 养老金, en: Pension}, required: true, show_if: {all: [{question: age, gte: 60}, {not: {question: why, answered: true}}]}}
+"""
+
+
+def test_not_and_gte_hide_and_drop_answers_like_every_condition(tmp_path):
+    """`why` is hidden by a `not`: posted anyway, it is dropped, and it counts as unanswered for
+    `pension`, whose `gte` holds on its boundary; so `pension` is shown and required."""
+    forms = tmp_path / "forms"
+    forms.mkdir()
+    (forms / "negated.yaml").write_text(NEGATED, encoding="utf-8")
+    app = make_app(tmp_path, forms)
+    spec = app.extensions["doorstep.catalog"].get("negated")
+    visitor = Visitor(app.test_client())
+    page = visitor.client.get("/f/negated").text
+    found = dict(re.findall(r'data-q="(\w+)"[^>]*?data-show-if="([^"]*)"', page))
+    assert {name: json.loads(html.unescape(attr)) for name, attr in found.items()} == {
+        name: spec.question(name).show_if.as_json() for name in ("why", "pension")}
+
+    answers = {"employed": "yes", "age": "60", "why": "posted anyway"}
+    refused = visitor.submit("/f/negated?lang=en", answers)
+    assert refused.status_code == 400
+    assert errors_by_question(refused.text) == {"pension": ["Please answer this question."]}
+
+    assert visitor.submit("/f/negated?lang=en", {**answers, "pension": "有"}).status_code == 200
+    with app.app_context():
+        assert json.loads(Submission.get().answers) == {"employed": "yes", "age": 60,
+                                                        "pension": "有"}
+        assert {r.question for r in Answer.select()} == {"employed", "age", "pension"}

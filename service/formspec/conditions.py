@@ -2,18 +2,23 @@
 
 static/form.js holds the same rules for the browser; tests/test_conditions.py runs one table of cases
 through both, so the two cannot drift apart. Rules, for both sides:
-- an unanswered or hidden question has no value; only `answered: false` and `not_equals` are true then;
+- an unanswered or hidden question has no value; only `answered: false` and `not_equals` are true then
+  (and `not` of any other condition, which is simply its opposite);
 - `equals`/`in` on a select_multiple is true when any chosen value matches;
-- numbers compare as numbers, dates as ISO text (which orders like dates), everything else as text.
+- numbers compare as numbers, dates as ISO text (which orders like dates), everything else as text;
+  `gt`, `lt`, `gte`, `lte` only take numbers and dates.
 """
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from decimal import Decimal
 
 from service.formspec.model import Condition
 
-LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "answered")
+LEAF_OPS = ("equals", "not_equals", "in", "gt", "lt", "gte", "lte", "answered")
+#: The ordering comparisons, on numbers and dates only.
+ORDER_OPS = {"gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le}
 #: YAML 1.1 reads a bare yes/no/on/off as a boolean, the commonest slip in a form definition.
 QUOTE_HINT = "put quotes around yes/no/on/off, which YAML reads as true/false"
 
@@ -42,6 +47,8 @@ def evaluate(cond: Condition, lookup) -> bool:
         return all(evaluate(c, lookup) for c in cond.conditions)
     if cond.op == "any":
         return any(evaluate(c, lookup) for c in cond.conditions)
+    if cond.op == "not":
+        return not evaluate(cond.conditions[0], lookup)
     value = _norm(lookup(cond.question), cond.kind)
     if cond.op == "answered":
         return (value is not None) == cond.value
@@ -50,12 +57,8 @@ def evaluate(cond: Condition, lookup) -> bool:
         got = value if isinstance(value, list) else ([] if value is None else [value])
         hit = any(g == w for g in got for w in wanted)
         return not hit if cond.op == "not_equals" else hit
-    if value is None:
-        return False
-    if cond.op == "gt":
-        return value > cond.value
-    if cond.op == "lt":
-        return value < cond.value
+    if cond.op in ORDER_OPS:
+        return value is not None and ORDER_OPS[cond.op](value, cond.value)
     raise ValueError(f"unknown condition op {cond.op!r}")
 
 
@@ -85,6 +88,8 @@ def parse_condition(check, ctx, data, seen, scope) -> Condition | None:
             if any(s is None for s in subs):
                 return None
             return Condition(op=node, conditions=tuple(subs))
+    if "not" in data:
+        return _parse_not(check, ctx, data, seen, scope)
     target = data.get("question")
     ops = [k for k in data if k in LEAF_OPS]
     extra = set(data) - {"question", *LEAF_OPS}
@@ -117,15 +122,16 @@ def parse_condition(check, ctx, data, seen, scope) -> Condition | None:
         if not isinstance(value, bool):
             check.problem(ctx, "show_if answered must be true or false")
             return None
-    elif op in ("gt", "lt"):
+    elif op in ORDER_OPS:
         if kind == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 check.problem(ctx, f"show_if {op} on '{target}' needs a number")
                 return None
         elif kind == "date":
-            value = value.isoformat() if isinstance(value, dt.date) else value
+            # kept as YYYY-MM-DD, the text both sides compare with ('20000101' would not order)
             try:
-                dt.date.fromisoformat(str(value))
+                value = dt.date.fromisoformat(
+                    value.isoformat() if isinstance(value, dt.date) else str(value)).isoformat()
             except ValueError:
                 check.problem(ctx, f"show_if {op} on '{target}' needs a date YYYY-MM-DD")
                 return None
@@ -160,3 +166,20 @@ def parse_condition(check, ctx, data, seen, scope) -> Condition | None:
                                        "which is not one of its choices")
         value = tuple(values) if op == "in" else values[0]
     return Condition(op=op, question=target, value=value, kind=kind)
+
+
+def _parse_not(check, ctx, data, seen, scope) -> Condition | None:
+    """`not: <condition>`: the opposite of exactly one condition (a leaf, all, any or another not)."""
+    if set(data) != {"not"}:
+        check.problem(ctx, "show_if 'not' must stand alone in its mapping")
+    part = data["not"]
+    if isinstance(part, list) and part:
+        check.problem(ctx, f"show_if 'not' takes one condition, not a list of {len(part)}: negate "
+                           "several with not: {any: [...]} (none holds) or not: {all: [...]}")
+        return None
+    if not isinstance(part, dict):
+        check.problem(ctx, "show_if 'not' needs one condition, such as "
+                           "not: {question: employed, equals: 'no'}")
+        return None
+    sub = parse_condition(check, ctx, part, seen, scope)
+    return None if sub is None else Condition(op="not", conditions=(sub,))

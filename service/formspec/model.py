@@ -40,9 +40,10 @@ class Choice:
 class Condition:
     """A declarative `show_if` condition.
 
-    `op` is one of equals, not_equals, in, gt, lt, answered (a leaf naming `question`), or all / any
-    (a node holding `conditions`). `kind` is filled in at load time from the named question's type
-    (number, date, multi or text) so the server and the browser compare values the same way.
+    `op` is one of equals, not_equals, in, gt, lt, gte, lte, answered (a leaf naming `question`), or
+    all / any / not (a node holding `conditions`; exactly one for not). `kind` is filled in at load
+    time from the named question's type (number, date, multi or text) so the server and the browser
+    compare values the same way.
     """
 
     op: str
@@ -53,7 +54,7 @@ class Condition:
 
     def as_json(self) -> dict:
         """The shape the browser's evaluator reads (static/form.js)."""
-        if self.op in ("all", "any"):
+        if self.op in ("all", "any", "not"):
             return {"op": self.op, "conditions": [c.as_json() for c in self.conditions]}
         return {"op": self.op, "q": self.question, "v": self.value, "kind": self.kind}
 
