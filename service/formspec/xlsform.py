@@ -1,0 +1,560 @@
+"""Reading an XLSForm workbook (sheets survey, choices, settings) into a Doorstep form definition.
+
+pyxform reads and checks the workbook, so whatever it refuses is refused; this module is the one
+adapter from its output to a definition dict, which the loader then validates like any YAML form.
+What Doorstep cannot keep (calculations, choice filters, external choices, other functions, ...) is
+refused, never dropped: one line per problem, `sheet row N (column): message`, in the language of
+the caller's locale. The writer, xlsform_out.py, produces what this reads back to the same form.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from pyxform import aliases
+from pyxform.builder import create_survey_element_from_dict
+from pyxform.errors import PyXFormError
+from pyxform.xls2json import workbook_to_json
+from pyxform.xls2json_backends import DefinitionData, xlsx_to_dict
+
+from service.formspec import xlsform_expr as expr
+from service.formspec.loader import FormError, parse
+from service.formspec.model import FormSpec
+
+#: A form's workbook is tens of kilobytes; the app's usual post limit (MAX_CONTENT_LENGTH).
+MAX_BYTES = 1024 * 1024
+#: Unpacked, a workbook may not grow past this (a small zip can unpack to gigabytes).
+MAX_UNPACKED = 32 * 1024 * 1024
+#: The question types Doorstep has that XLSForm spells otherwise (xlsform_out.py writes them so):
+#: pyxform is handed the XLSForm type, Doorstep keeps its own.
+OWN_TYPES = {"phone": "text", "id_number": "text", "textarea": "text", "rating": "range"}
+#: pyxform's types → Doorstep's (the rest are refused)
+TYPES = {"text": "text", "string": "text", "integer": "integer", "int": "integer",
+         "decimal": "decimal", "date": "date", "time": "time", "note": "note", "range": "rating",
+         "select one": "select_one", "select all that apply": "select_multiple"}
+#: Survey columns read (label, hint and constraint_message with a language each) and Doorstep's own
+TRANSLATED = ("label", "hint", "constraint_message")
+SURVEY_COLUMNS = {"type", "name", "label", "hint", "required", "relevant", "constraint",
+                  "constraint_message", "appearance", "parameters", "repeat_count"}
+FLAGS = ("required", "pii", "sensitive", "prefill", "report")
+OWN_COLUMNS = {"pii", "sensitive", "prefill", "report", "min_items", "max_items", "min", "max"}
+CHOICE_COLUMNS = {"list_name", "list name", "name", "label"}
+#: settings: form_title is the Chinese title, form_title_en the English one (pyxform has no
+#: translated title); Doorstep's texts likewise, each with its `_en`.
+SETTINGS_TEXTS = ("form_title", "description", "consent", "consent_label", "sensitive_consent",
+                  "sensitive_consent_label")
+SETTINGS = {"form_id", "version", "default_language", "ledger", *SETTINGS_TEXTS,
+            *(f"{key}_en" for key in SETTINGS_TEXTS)}
+#: A section named like a question is written as a group `<name>_section` (XLSForm names are
+#: one namespace; a Doorstep section's name is not a question's): see section_name / group_name.
+SECTION_SUFFIX = "_section"
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class XLSFormError(Exception):
+    """The workbook cannot become a form; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class Imported:
+    definition: dict
+    rows: dict[str, int]                              # question name → its survey row
+    notes: list[str] = field(default_factory=list)   # kept nowhere, said once (not refusals)
+
+
+def line(sheet: str, row: int | None, column: str | None, message: str) -> str:
+    """One problem as the user reads it: `survey row 5 (relevant): …`."""
+    if row is None:
+        return message
+    if column:
+        return _("%(sheet)s row %(row)s (%(column)s): %(message)s", sheet=sheet, row=row,
+                 column=column, message=message)
+    return _("%(sheet)s row %(row)s: %(message)s", sheet=sheet, row=row, message=message)
+
+
+def load(data: bytes, max_bytes: int = MAX_BYTES) -> tuple[FormSpec, list[str]]:
+    """A workbook → the validated form and the notes; XLSFormError with every problem."""
+    imported = read(data, max_bytes)
+    try:
+        return parse(imported.definition, where="xlsform"), imported.notes
+    except FormError as exc:
+        raise XLSFormError([_located(imported.rows, p) for p in exc.problems]) from None
+
+
+def read(data: bytes, max_bytes: int = MAX_BYTES) -> Imported:
+    """A workbook → its definition dict (not validated yet: see `load`)."""
+    return _Adapter(_open(data, max_bytes)).run()
+
+
+def _open(data: bytes, max_bytes: int) -> DefinitionData:
+    if len(data) > max_bytes:
+        raise XLSFormError([_("The file is larger than %(limit)s KB; a form's workbook is far "
+                              "smaller.", limit=max_bytes // 1024)])
+    if data.startswith(_OLE2):
+        if "EncryptionInfo".encode("utf-16-le") in data:
+            raise XLSFormError([_("The workbook is protected by a password: save a copy without "
+                                  "the password and upload that.")])
+        raise XLSFormError([_("This is an old Excel 97–2003 workbook (.xls): save it as .xlsx.")])
+    not_a_workbook = _("This is not an Excel workbook (.xlsx).")
+    if not data.startswith(b"PK"):
+        raise XLSFormError([not_a_workbook])
+    damaged = _("The workbook is damaged and cannot be read: open it in Excel or WPS and save it "
+                "again.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise XLSFormError([damaged]) from None
+    if "xl/workbook.xml" not in names:
+        raise XLSFormError([not_a_workbook])
+    if unpacked > MAX_UNPACKED:
+        raise XLSFormError([_("The workbook unpacks to more than %(limit)s MB; a form's workbook "
+                              "is far smaller.", limit=MAX_UNPACKED // 2**20)])
+    try:
+        return DefinitionData(**xlsx_to_dict(io.BytesIO(data)))
+    except Exception:   # noqa: BLE001 - a damaged part of a user's file can fail anywhere inside
+        raise XLSFormError([damaged]) from None
+
+
+def _base(name: str) -> str:
+    while name.endswith(SECTION_SUFFIX):
+        name = name[:-len(SECTION_SUFFIX)]
+    return name
+
+
+def group_name(section: str, questions: set[str]) -> str:
+    """The XLSForm group name for a section, kept apart from the question names."""
+    return section + SECTION_SUFFIX if _base(section) in questions else section
+
+
+def section_name(group: str, questions: set[str]) -> str:
+    """The section name a group name stands for (the reverse of `group_name`)."""
+    if group.endswith(SECTION_SUFFIX) and _base(group) in questions:
+        return group[:-len(SECTION_SUFFIX)]
+    return group
+
+
+def _lang(name: str) -> str | None:
+    """zh or en for a language column's name (`中文 (zh)`, `English (en)`, `zh`), else None."""
+    found = re.search(r"\(([A-Za-z_-]+)\)\s*$", name)
+    code = (found.group(1) if found else name).strip().lower()
+    return next((lang for lang in ("zh", "en") if code == lang or code.startswith(lang + "-")
+                 or code.startswith(lang + "_")), None)
+
+
+def _yes(value) -> bool | None:
+    return aliases.yes_no.get(str(value).strip()) if value is not None else None
+
+
+def _canonical(column: str) -> str | None:
+    """A survey column's name as read here (pyxform's aliases such as `relevance` included)."""
+    if column in SURVEY_COLUMNS or column in OWN_COLUMNS:
+        return column
+    target = aliases.survey_header.get(column)
+    names = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
+             ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"):
+             "constraint_message", ("control", "appearance"): "appearance",
+             ("control", "jr:count"): "repeat_count", "label": "label", "name": "name",
+             "type": "type"}
+    return names.get(target)
+
+
+def _refusal(column: str) -> str:
+    """Why a survey column is refused."""
+    if column in ("calculation", "calculate"):
+        return _("calculations are not supported")
+    if column == "choice_filter":
+        return _("filtered choices (choice_filter) are not supported")
+    if column in ("default", "trigger", "read_only", "readonly"):
+        return _("default answers, triggers and read-only questions are not supported")
+    if column in ("image", "big-image", "audio", "video", "media"):
+        return _("images, audio and video are not supported")
+    return _("this column is not supported by Doorstep")
+
+
+class _Adapter:
+    """pyxform's reading of one workbook → a Doorstep definition, every problem collected."""
+
+    def __init__(self, book: DefinitionData):
+        self.book = book
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self.rows = {"survey": list(enumerate(book.survey or [], start=2)),
+                     "choices": list(enumerate(book.choices or [], start=2))}
+        # the named rows in order, matched one by one with pyxform's elements (`_row`)
+        self.named = [(n, str(row["name"]).strip()) for n, row in self.rows["survey"]
+                      if row.get("name") and not str(row.get("type", "")).startswith("end")]
+        self.next_named = 0
+        self.row_of: dict[str, int] = {}    # question name → survey row (for the loader's lines)
+        self.types: dict[str, str] = {}     # questions so far → Doorstep type (for relevant)
+        self.questions: set[str] = set()
+
+    def problem(self, sheet, row, column, message):
+        self.problems.append(line(sheet, row, column, message))
+
+    def run(self) -> Imported:
+        book = self.book
+        for name in book.sheet_names or []:
+            if name.lower() in ("external_choices", "entities", "osm"):
+                self.problem(name, 1, None, _("the %(sheet)s sheet is not supported: Doorstep "
+                                              "reads survey, choices and settings", sheet=name))
+        if not book.survey:
+            raise XLSFormError(self.problems + [_("The workbook has no survey sheet.")])
+        self._check_columns()
+        survey = self._pyxform()
+        if survey is None:
+            raise XLSFormError(self.problems)
+        definition = self._settings()
+        self.questions = _names(survey["children"])
+        definition["sections"] = self._sections(survey["children"])
+        if self.problems:
+            raise XLSFormError(self.problems)
+        return Imported(definition, self.row_of, self.notes)
+
+    # --- columns and pyxform ------------------------------------------------------------------
+    def _check_columns(self):
+        for sheet, allowed in (("survey", SURVEY_COLUMNS | OWN_COLUMNS), ("choices", CHOICE_COLUMNS)):
+            for n, row in self.rows[sheet]:
+                for column in row:
+                    base, _sep, lang = (part.strip() for part in column.partition("::"))
+                    base = _canonical(base) if sheet == "survey" else \
+                        aliases.list_header.get(base, base)
+                    if base not in allowed:
+                        if row.get("type") != "calculate":    # said once, for its type
+                            self.problem(sheet, n, column, _refusal(column))
+                    elif lang and (base not in TRANSLATED or _lang(lang) is None):
+                        self.problem(sheet, n, column, _(
+                            "Doorstep's forms are in Chinese and English: use label::中文 (zh) "
+                            "and label::English (en) style columns for label, hint and "
+                            "constraint_message"))
+        settings = (self.book.settings or [{}])[0]
+        for key in settings:
+            if key.strip() not in SETTINGS and aliases.settings_header.get(key.strip()) not in (
+                    "title", "id_string"):
+                self.problem("settings", 2, key, _("this setting is not supported by Doorstep"))
+
+    def _pyxform(self) -> dict | None:
+        """pyxform's reading of the workbook (Doorstep's own types and columns handed over as
+        XLSForm has them), or None with its problem reported."""
+        survey = []
+        for _n, row in self.rows["survey"]:
+            row = {k: v for k, v in row.items() if k not in OWN_COLUMNS}
+            kind = str(row.get("type", "")).strip()
+            if kind in OWN_TYPES:
+                row["type"] = OWN_TYPES[kind]
+                if kind == "rating" and "parameters" not in row:
+                    row["parameters"] = "start=1 end=5 step=1"
+            survey.append(row)
+        settings = [{k: v for k, v in (self.book.settings or [{}])[0].items()
+                     if k in ("form_id", "form_title", "version")}]
+        book = DefinitionData(survey=survey, choices=self.book.choices, settings=settings,
+                              sheet_names=self.book.sheet_names)
+        try:
+            found = workbook_to_json(workbook_dict=book, warnings=[])
+            create_survey_element_from_dict(found).to_xml(validate=False, warnings=[])
+        except Exception as exc:   # noqa: BLE001 - pyxform's checks raise more than PyXFormError
+            message = str(exc) if isinstance(exc, PyXFormError) else f"{type(exc).__name__}: {exc}"
+            where = re.match(r"\s*\[row\s*:\s*(\d+)\]\s*", message)
+            sheet = next((s for s in ("choices", "settings") if f"'{s}' sheet" in message),
+                         "survey")
+            self.problem(sheet, int(where.group(1)) if where else None, None, _(
+                "pyxform: %(message)s", message=message[where.end():] if where else message))
+            return None
+        return found
+
+    # --- settings -----------------------------------------------------------------------------
+    def _settings(self) -> dict:
+        s = {k.strip(): v for k, v in (self.book.settings or [{}])[0].items()}
+        for alias, key in (("set_form_id", "form_id"), ("set_form_title", "form_title")):
+            if alias in s:
+                s.setdefault(key, s.pop(alias))
+        out: dict = {}
+        if not s.get("form_id"):
+            self.problem("settings", 2, "form_id", _("the form needs a form_id"))
+        out["id"] = s.get("form_id")
+        version = str(s.get("version", "")).strip()
+        if not version.isdigit():
+            self.problem("settings", 2, "version", _("the version must be a whole number from 1"))
+        out["version"] = int(version) if version.isdigit() else version
+        default = s.get("default_language")
+        if default is not None and _lang(default) != "zh":
+            self.problem("settings", 2, "default_language", _(
+                "Doorstep shows a form in Chinese first: the default language must be Chinese "
+                "(zh)"))
+        if "ledger" in s:
+            out["ledger"] = self._flag("settings", 2, "ledger", s["ledger"])
+        out["title"] = self._settings_text(s, "form_title")
+        if out["title"] is None:
+            self.problem("settings", 2, "form_title", _("the form needs a form_title"))
+        for key in ("description", "consent", "sensitive_consent"):
+            text = self._settings_text(s, key)
+            if key == "description":
+                if text is not None:
+                    out[key] = text
+                continue
+            label = self._settings_text(s, f"{key}_label")
+            if text is None and label is not None:
+                self.problem("settings", 2, f"{key}_label", _("a label needs its consent text"))
+            elif text is not None:
+                out[key] = {"text": text} if label is None else {"text": text, "label": label}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @staticmethod
+    def _settings_text(s: dict, key: str):
+        texts = {lang: s[k] for lang, k in (("zh", key), ("en", f"{key}_en")) if k in s}
+        return _text(texts) if texts else None
+
+    def _flag(self, sheet, n, column, value) -> bool | None:
+        flag = _yes(value)
+        if flag is None:
+            self.problem(sheet, n, column, _("write yes or no"))
+        return flag
+
+    # --- survey -------------------------------------------------------------------------------
+    def _row(self, el) -> int | None:
+        """The survey row of pyxform's next element, None for one pyxform adds itself (meta, a
+        repeat_count's calculate): elements come in the rows' order."""
+        if self.next_named < len(self.named) and self.named[self.next_named][1] == el.get("name"):
+            self.next_named += 1
+            return self.named[self.next_named - 1][0]
+        return None
+
+    def _sections(self, children) -> list[dict]:
+        sections: list[dict] = []
+        loose = None
+        for el in children:
+            n = self._row(el)
+            if n is None:
+                continue
+            if el["type"] == "group":
+                loose = None
+                sections.append(self._section(el, n, len(sections) + 1))
+                continue
+            if loose is None:
+                loose = {"questions": []}
+                sections.append(loose)
+            question = self._question(el, n)
+            if question is not None:
+                loose["questions"].append(question)
+        return sections
+
+    def _section(self, el, n, number) -> dict:
+        raw = self.rows["survey"][n - 2][1]
+        for column in ("relevant", "required", "constraint", "repeat_count", *OWN_COLUMNS):
+            if raw.get(column) is not None:
+                self.problem("survey", n, column, _("a group is a section of the form: put this "
+                                                    "on its questions"))
+        self._appearance(el, n, ("field-list",))
+        name = section_name(el["name"], self.questions)
+        section: dict = {} if name == f"section{number}" else {"name": name}
+        title = _text(el.get("label"))
+        if title is not None:
+            section["title"] = title
+        section["questions"] = self._children(el, _("a group inside a group: Doorstep's "
+                                                    "sections hold questions and repeats"))
+        return section
+
+    def _children(self, el, nested_group: str) -> list[dict]:
+        """The questions of a group or repeat (a group within is refused with `nested_group`)."""
+        questions = []
+        for child in el.get("children", []):
+            m = self._row(child)
+            if m is None:
+                continue
+            if child["type"] == "group":
+                self.problem("survey", m, "type", nested_group)
+                continue
+            question = self._question(child, m)
+            if question is not None:
+                questions.append(question)
+        return questions
+
+    def _question(self, el, n) -> dict | None:
+        raw = self.rows["survey"][n - 2][1]
+        self.row_of[el["name"]] = n
+        kind = self._type(el, n, raw)
+        if kind is None:
+            return None
+        q: dict = {"name": el["name"], "type": kind}
+        for key in ("label", "hint"):
+            text = _text(el.get(key))
+            if text is not None:
+                q[key] = text
+        bind = el.get("bind", {})
+        if "required" in bind:
+            q["required"] = self._flag("survey", n, "required", bind["required"])
+        for flag in FLAGS[1:]:
+            if raw.get(flag) is not None:
+                q[flag] = self._flag("survey", n, flag, raw[flag])
+        if bind.get("relevant"):
+            try:
+                q["show_if"] = expr.relevant_to_show_if(bind["relevant"], self.types)
+            except expr.ExprError as exc:
+                self.problem("survey", n, "relevant", str(exc))
+        if kind == "repeat":
+            self.types[el["name"]] = kind
+            self._repeat(el, n, raw, q)
+        elif bind.get("constraint"):
+            self._constraint(n, bind, q)
+        elif bind.get("jr:constraintMsg"):
+            self.problem("survey", n, "constraint_message", _("a message needs its constraint"))
+        self.types[el["name"]] = q["type"]
+        if kind in ("select_one", "select_multiple"):
+            q["choices"] = [{"value": c["name"], "label": _text(c.get("label"))}
+                            for c in el.get("choices", [])]
+        if kind == "rating":
+            self._rating(el, n, raw, q)
+        for key in ("min", "max"):
+            if raw.get(key) is not None:
+                if kind == "time":
+                    q[key] = str(raw[key]).strip()
+                else:
+                    self.problem("survey", n, key, _("only a time question takes min and max "
+                                                     "columns; use constraint"))
+        return q
+
+    def _type(self, el, n, raw) -> str | None:
+        """The Doorstep type of a survey row, or None with the refusal reported."""
+        written = str(raw.get("type", "")).strip()
+        if el["type"] == "repeat":
+            return "repeat"
+        if written in OWN_TYPES:
+            kind = written
+        elif el["type"] in TYPES and not re.search(r"from_file|external|or_other", written):
+            kind = TYPES[el["type"]]
+        else:
+            if el["type"] == "calculate":
+                message = _("calculations are not supported")
+            elif re.search(r"from_file|external", written):
+                message = _("choices from a file or an external sheet are not supported")
+            elif "or_other" in written:
+                message = _("or_other is not supported: add an “other” choice and a text question")
+            else:
+                message = _("the type %(type)s is not supported (Doorstep's types: %(types)s)",
+                            type=written, types="text, integer, decimal, date, time, select_one, "
+                            "select_multiple, note, range (a rating), begin/end group, begin/end "
+                            "repeat, phone, id_number, textarea, rating")
+            self.problem("survey", n, "type", message)
+            return None
+        allowed = {"text": ("multiline",), "textarea": ("multiline",),
+                   "rating": ("rating",)}.get(kind, ())
+        appearance = self._appearance(el, n, allowed)
+        if kind == "text" and appearance == "multiline":
+            kind = "textarea"
+        return kind
+
+    def _appearance(self, el, n, allowed) -> str | None:
+        appearance = el.get("control", {}).get("appearance")
+        if appearance is not None and appearance not in allowed:
+            self.problem("survey", n, "appearance", _(
+                "the appearance %(appearance)s is not supported here", appearance=appearance))
+        return appearance
+
+    def _constraint(self, n, bind, q):
+        try:
+            keys = expr.constraint_to_keys(bind["constraint"])
+        except expr.ExprError as exc:
+            self.problem("survey", n, "constraint", str(exc))
+            return
+        kind = q["type"]
+        if keys.get("format") and kind in ("text", keys["format"]):
+            q["type"] = kind = keys.pop("format")
+        fits = {"integer": ("min", "max"), "decimal": ("min", "max"), "date": ("min", "max"),
+                "text": ("max_length",), "textarea": ("max_length",),
+                "select_multiple": ("min_selected", "max_selected")}.get(kind, ())
+        for key, value in keys.items():
+            if key not in fits:
+                self.problem("survey", n, "constraint", _(
+                    "%(type)s questions have no %(what)s check in Doorstep", what=key, type=kind))
+            elif isinstance(value, expr.Literal):
+                wanted = ("date", "today") if kind == "date" else ("num",)
+                if value.kind not in wanted:
+                    self.problem("survey", n, "constraint", _(
+                        "%(type)s questions take a range of %(what)s", type=kind,
+                        what=_("dates") if kind == "date" else _("numbers")))
+                q[key] = value.value()
+            else:
+                q[key] = value
+        if bind.get("jr:constraintMsg"):
+            self.notes.append(line("survey", n, "constraint_message", _(
+                "Doorstep says its own message for this check; this one is not kept")))
+
+    def _repeat(self, el, n, raw, q):
+        count = raw.get("repeat_count")
+        items = {k: raw[k] for k in ("min_items", "max_items") if raw.get(k) is not None}
+        if count is not None:
+            if items:
+                self.problem("survey", n, "repeat_count", _("use repeat_count or min_items and "
+                                                            "max_items, not both"))
+            items = {"repeat_count": count}
+        for key, value in items.items():
+            text = str(value).strip()
+            if not text.isdigit():
+                self.problem("survey", n, key, _("a number of items is a whole number (a "
+                                                 "calculation is not supported)"))
+            elif key == "repeat_count":        # ODK asks exactly this many
+                q["min_items"] = q["max_items"] = int(text)
+            else:
+                q[key] = int(text)
+        q["questions"] = self._children(el, _("a group inside a repeat is not supported"))
+
+    def _rating(self, el, n, raw, q):
+        params = el.get("parameters") or {}
+        start, end, step = (params.get(k) for k in ("start", "end", "step"))
+        written = str(raw.get("type", "")).strip()
+        end = end or ("5" if written == "rating" else "10")     # pyxform's range ends at 10
+        if (start or "1") != "1" or (step or "1") != "1" or not str(end).isdigit() or \
+                (written != "rating" and el.get("control", {}).get("appearance") != "rating"):
+            self.problem("survey", n, "parameters", _(
+                "a range is read as a rating from 1 to N: parameters start=1 end=N step=1 and "
+                "appearance rating"))
+            return
+        if int(end) != 5:                  # Doorstep's own default scale
+            q["max"] = int(end)
+
+
+def _names(children) -> set[str]:
+    """The question names among pyxform's elements (groups' names are not questions')."""
+    names = set()
+    for el in children:
+        if el.get("type") != "group":
+            names.add(el.get("name"))
+        names |= _names(el.get("children", []))
+    return names
+
+
+def _text(value):
+    """pyxform's text (plain, or per language) → a definition's text: plain when both languages
+    say the same, {zh, en} otherwise, {zh} when there is no English."""
+    if value is None or isinstance(value, str):
+        return value or None
+    zh = en = None
+    for name, words in value.items():
+        lang = "zh" if name == "default" else _lang(name)
+        if lang == "zh" and zh is None:
+            zh = words
+        elif lang == "en":
+            en = words
+    if zh is None and en is None:
+        return None
+    if zh is not None and en is not None and zh == en:
+        return zh
+    return {k: v for k, v in (("zh", zh), ("en", en)) if v is not None}
+
+
+def _located(rows: dict[str, int], problem: str) -> str:
+    """A loader problem (`xlsform: question 'x': …`, in English) → the same sentence at the row
+    of the question it names, else at the settings row."""
+    message = problem.removeprefix("xlsform: ")
+    found = re.search(r"question '([a-z][a-z0-9_]*)'", message)
+    if found and found.group(1) in rows:
+        return line("survey", rows[found.group(1)], None, message)
+    return line("settings", 2, None, message)
