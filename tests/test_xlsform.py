@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from service.cli.forms import messages_in
-from service.formspec import load_file, parse, xlsform, xlsform_out
+from service.formspec import load_file, parse, xlsform, xlsform_book, xlsform_out
 from service.formspec.catalog import _canonical
 from service.formspec.conditions import evaluate
 from service.formspec.xlsform_expr import relevant_to_show_if, show_if_to_relevant
@@ -185,6 +185,14 @@ def test_every_mapped_feature_is_read_into_the_definition():
                      "check; this one is not kept"]
 
 
+def test_language_columns_may_be_named_by_code_or_name():
+    data = book([{"type": "text", "name": "a", "label::中文": "甲", "label::English": "A",
+                  "hint::zh-CN": "提示", "hint::en": "Hint"}])
+    assert definition(data)["sections"][0]["questions"] == [
+        {"name": "a", "type": "text", "label": {"zh": "甲", "en": "A"},
+         "hint": {"zh": "提示", "en": "Hint"}}]
+
+
 def test_a_form_without_language_columns_has_plain_texts_and_loose_questions_a_section():
     data = book([{"type": "text", "name": "a", "label": "甲"},
                  {"type": "integer", "name": "b", "label": "乙", "hint": "说明"}],
@@ -330,6 +338,9 @@ REFUSED = {
         ["survey row 3: pyxform: On the 'survey' sheet, the 'relevant' value is invalid. "
          "Reference variables must contain a name from the 'survey' sheet. Could not find the "
          "name 'zz'."]),
+    "an empty group, at its row": (
+        [TEXT, q("begin group", "g", "组", "Group"), q("end group", None)],
+        ["survey row 3: section 2: questions must be a non-empty list"]),
     "what the loader refuses, at the question's row": (
         [TEXT, q("text", "csrf_token", "乙", "B"), q("note", "n", "注", "Note", required="yes")],
         ["survey row 3: question 'csrf_token': this name is reserved by Doorstep; choose another",
@@ -378,9 +389,9 @@ FILES = {
                                 "the password and upload that."),
     "an old .xls": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504),
                     "This is an old Excel 97–2003 workbook (.xls): save it as .xlsx."),
-    "too large": (book([TEXT]) + bytes(xlsform.MAX_BYTES),
+    "too large": (book([TEXT]) + bytes(xlsform_book.MAX_BYTES),
                   "The file is larger than 1024 KB; a form's workbook is far smaller."),
-    "a zip bomb": (zipped({"xl/workbook.xml": "x", "xl/big": bytes(xlsform.MAX_UNPACKED + 1)}),
+    "a zip bomb": (zipped({"xl/workbook.xml": "x", "xl/big": bytes(xlsform_book.MAX_UNPACKED + 1)}),
                    "The workbook unpacks to more than 32 MB; a form's workbook is far smaller."),
     "no survey sheet": (book([], sheets={}), "The workbook has no survey sheet."),
 }
@@ -404,10 +415,12 @@ def java() -> str:
     return found
 
 
-@pytest.mark.parametrize("path", FORMS, ids=[f"{p.parent.name}/{p.name}" for p in FORMS])
+@pytest.mark.parametrize("path", [*FORMS, None],
+                         ids=[f"{p.parent.name}/{p.name}" for p in FORMS] + ["every feature"])
 def test_every_form_round_trips_and_odk_validate_accepts_it(path):
+    """Every demo and test form, and the form of every mapped feature above."""
     from pyxform.xls2xform import convert
-    spec = load_file(path)
+    spec = load_file(path) if path else parse(EXPECTED, where="every feature")
     data = xlsform_out.write(spec)
     with messages_in("en"):
         back, notes = xlsform.load(data)
@@ -415,6 +428,14 @@ def test_every_form_round_trips_and_odk_validate_accepts_it(path):
     assert back == spec and notes == []
     java()
     convert(data, validate=True, warnings=[])      # ODK Validate raises on an invalid form
+
+
+def test_every_question_type_has_an_xlsform_type():
+    """A type added to the registry cannot be left out of the workbooks (nor be written as
+    another): the writer knows it, and the reader reads it back."""
+    from service.formspec import types
+    assert set(types.REGISTRY) == set(xlsform_out.TYPES) | {"repeat"}
+    assert set(xlsform.OWN_TYPES) | set(xlsform.TYPES.values()) >= set(xlsform_out.TYPES)
 
 
 def test_every_show_if_round_trips_through_relevant():

@@ -8,9 +8,7 @@ the caller's locale. The writer, xlsform_out.py, produces what this reads back t
 """
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
@@ -18,16 +16,13 @@ from pyxform import aliases
 from pyxform.builder import create_survey_element_from_dict
 from pyxform.errors import PyXFormError
 from pyxform.xls2json import workbook_to_json
-from pyxform.xls2json_backends import DefinitionData, xlsx_to_dict
+from pyxform.xls2json_backends import DefinitionData
 
 from service.formspec import xlsform_expr as expr
+from service.formspec.xlsform_book import MAX_BYTES, XLSFormError, line, open_book
 from service.formspec.loader import FormError, parse
 from service.formspec.model import FormSpec
 
-#: A form's workbook is tens of kilobytes; the app's usual post limit (MAX_CONTENT_LENGTH).
-MAX_BYTES = 1024 * 1024
-#: Unpacked, a workbook may not grow past this (a small zip can unpack to gigabytes).
-MAX_UNPACKED = 32 * 1024 * 1024
 #: The question types Doorstep has that XLSForm spells otherwise (xlsform_out.py writes them so):
 #: pyxform is handed the XLSForm type, Doorstep keeps its own.
 OWN_TYPES = {"phone": "text", "id_number": "text", "textarea": "text", "rating": "range"}
@@ -51,15 +46,6 @@ SETTINGS = {"form_id", "version", "default_language", "ledger", *SETTINGS_TEXTS,
 #: A section named like a question is written as a group `<name>_section` (XLSForm names are
 #: one namespace; a Doorstep section's name is not a question's): see section_name / group_name.
 SECTION_SUFFIX = "_section"
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
-class XLSFormError(Exception):
-    """The workbook cannot become a form; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass
@@ -67,16 +53,6 @@ class Imported:
     definition: dict
     rows: dict[str, int]                              # question name → its survey row
     notes: list[str] = field(default_factory=list)   # kept nowhere, said once (not refusals)
-
-
-def line(sheet: str, row: int | None, column: str | None, message: str) -> str:
-    """One problem as the user reads it: `survey row 5 (relevant): …`."""
-    if row is None:
-        return message
-    if column:
-        return _("%(sheet)s row %(row)s (%(column)s): %(message)s", sheet=sheet, row=row,
-                 column=column, message=message)
-    return _("%(sheet)s row %(row)s: %(message)s", sheet=sheet, row=row, message=message)
 
 
 def load(data: bytes, max_bytes: int = MAX_BYTES) -> tuple[FormSpec, list[str]]:
@@ -90,38 +66,7 @@ def load(data: bytes, max_bytes: int = MAX_BYTES) -> tuple[FormSpec, list[str]]:
 
 def read(data: bytes, max_bytes: int = MAX_BYTES) -> Imported:
     """A workbook → its definition dict (not validated yet: see `load`)."""
-    return _Adapter(_open(data, max_bytes)).run()
-
-
-def _open(data: bytes, max_bytes: int) -> DefinitionData:
-    if len(data) > max_bytes:
-        raise XLSFormError([_("The file is larger than %(limit)s KB; a form's workbook is far "
-                              "smaller.", limit=max_bytes // 1024)])
-    if data.startswith(_OLE2):
-        if "EncryptionInfo".encode("utf-16-le") in data:
-            raise XLSFormError([_("The workbook is protected by a password: save a copy without "
-                                  "the password and upload that.")])
-        raise XLSFormError([_("This is an old Excel 97–2003 workbook (.xls): save it as .xlsx.")])
-    not_a_workbook = _("This is not an Excel workbook (.xlsx).")
-    if not data.startswith(b"PK"):
-        raise XLSFormError([not_a_workbook])
-    damaged = _("The workbook is damaged and cannot be read: open it in Excel or WPS and save it "
-                "again.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            unpacked = sum(item.file_size for item in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise XLSFormError([damaged]) from None
-    if "xl/workbook.xml" not in names:
-        raise XLSFormError([not_a_workbook])
-    if unpacked > MAX_UNPACKED:
-        raise XLSFormError([_("The workbook unpacks to more than %(limit)s MB; a form's workbook "
-                              "is far smaller.", limit=MAX_UNPACKED // 2**20)])
-    try:
-        return DefinitionData(**xlsx_to_dict(io.BytesIO(data)))
-    except Exception:   # noqa: BLE001 - a damaged part of a user's file can fail anywhere inside
-        raise XLSFormError([damaged]) from None
+    return _Adapter(open_book(data, max_bytes)).run()
 
 
 def _base(name: str) -> str:
@@ -143,11 +88,14 @@ def section_name(group: str, questions: set[str]) -> str:
 
 
 def _lang(name: str) -> str | None:
-    """zh or en for a language column's name (`中文 (zh)`, `English (en)`, `zh`), else None."""
+    """zh or en for a language column's name (`中文 (zh)`, `English (en)`, `zh-CN`, `中文`),
+    else None."""
     found = re.search(r"\(([A-Za-z_-]+)\)\s*$", name)
     code = (found.group(1) if found else name).strip().lower()
-    return next((lang for lang in ("zh", "en") if code == lang or code.startswith(lang + "-")
-                 or code.startswith(lang + "_")), None)
+    named = {"中文": "zh", "汉语": "zh", "简体中文": "zh", "chinese": "zh", "english": "en",
+             "英文": "en", "英语": "en"}
+    return named.get(code) or next((lang for lang in ("zh", "en") if code == lang or
+                                     code.startswith((lang + "-", lang + "_"))), None)
 
 
 def _yes(value) -> bool | None:
@@ -193,7 +141,8 @@ class _Adapter:
         self.named = [(n, str(row["name"]).strip()) for n, row in self.rows["survey"]
                       if row.get("name") and not str(row.get("type", "")).startswith("end")]
         self.next_named = 0
-        self.row_of: dict[str, int] = {}    # question name → survey row (for the loader's lines)
+        # question name, or "section N", → its survey row (for the loader's lines)
+        self.row_of: dict[str, int] = {}
         self.types: dict[str, str] = {}     # questions so far → Doorstep type (for relevant)
         self.questions: set[str] = set()
 
@@ -215,6 +164,8 @@ class _Adapter:
         definition = self._settings()
         self.questions = _names(survey["children"])
         definition["sections"] = self._sections(survey["children"])
+        for n, _name in self.named[self.next_named:]:     # never dropped unsaid
+            self.problem("survey", n, None, _("this row was not read into the form"))
         if self.problems:
             raise XLSFormError(self.problems)
         return Imported(definition, self.row_of, self.notes)
@@ -336,11 +287,13 @@ class _Adapter:
                 continue
             if el["type"] == "group":
                 loose = None
+                self.row_of[f"section {len(sections) + 1}"] = n
                 sections.append(self._section(el, n, len(sections) + 1))
                 continue
             if loose is None:
                 loose = {"questions": []}
                 sections.append(loose)
+                self.row_of[f"section {len(sections)}"] = n
             question = self._question(el, n)
             if question is not None:
                 loose["questions"].append(question)
@@ -371,11 +324,17 @@ class _Adapter:
                 continue
             if child["type"] == "group":
                 self.problem("survey", m, "type", nested_group)
+                self._skip(child)     # its rows are refused with it
                 continue
             question = self._question(child, m)
             if question is not None:
                 questions.append(question)
         return questions
+
+    def _skip(self, el):
+        for child in el.get("children", []):
+            self._row(child)
+            self._skip(child)
 
     def _question(self, el, n) -> dict | None:
         raw = self.rows["survey"][n - 2][1]
@@ -554,7 +513,8 @@ def _located(rows: dict[str, int], problem: str) -> str:
     """A loader problem (`xlsform: question 'x': …`, in English) → the same sentence at the row
     of the question it names, else at the settings row."""
     message = problem.removeprefix("xlsform: ")
-    found = re.search(r"question '([a-z][a-z0-9_]*)'", message)
-    if found and found.group(1) in rows:
-        return line("survey", rows[found.group(1)], None, message)
+    found = re.search(r"question '([a-z][a-z0-9_]*)'|(section \d+)", message)
+    key = found and (found.group(1) or found.group(2))
+    if key in rows:
+        return line("survey", rows[key], None, message)
     return line("settings", 2, None, message)
