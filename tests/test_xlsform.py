@@ -322,6 +322,10 @@ REFUSED = {
         [TEXT], {"settings": {**SETTINGS, "instance_name": "concat(${a})", "public_key": "k"}},
         ["settings row 2 (instance_name): this setting is not supported by Doorstep",
          "settings row 2 (public_key): this setting is not supported by Doorstep"]),
+    "a translated setting": (
+        [TEXT], {"settings": {**SETTINGS, "description::English (en)": "About"}},
+        ["settings row 2 (description::English (en)): a setting has no language columns: write "
+         "the English text in description_en"]),
     "a version that is not a whole number": (
         [TEXT], {"settings": {**SETTINGS, "version": "2024.1"}},
         ["settings row 2 (version): the version must be a whole number from 1"]),

@@ -43,6 +43,11 @@ SETTINGS_TEXTS = ("form_title", "description", "consent", "consent_label", "sens
                   "sensitive_consent_label")
 SETTINGS = {"form_id", "version", "default_language", "ledger", *SETTINGS_TEXTS,
             *(f"{key}_en" for key in SETTINGS_TEXTS)}
+#: What pyxform's survey column aliases stand for, among the columns read here
+ALIASED = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
+           ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"): "constraint_message",
+           ("control", "appearance"): "appearance", ("control", "jr:count"): "repeat_count",
+           "label": "label", "name": "name", "type": "type"}
 #: A section named like a question is written as a group `<name>_section` (XLSForm names are
 #: one namespace; a Doorstep section's name is not a question's): see section_name / group_name.
 SECTION_SUFFIX = "_section"
@@ -106,13 +111,7 @@ def _canonical(column: str) -> str | None:
     """A survey column's name as read here (pyxform's aliases such as `relevance` included)."""
     if column in SURVEY_COLUMNS or column in OWN_COLUMNS:
         return column
-    target = aliases.survey_header.get(column)
-    names = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
-             ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"):
-             "constraint_message", ("control", "appearance"): "appearance",
-             ("control", "jr:count"): "repeat_count", "label": "label", "name": "name",
-             "type": "type"}
-    return names.get(target)
+    return ALIASED.get(aliases.survey_header.get(column))
 
 
 def _refusal(column: str) -> str:
@@ -188,7 +187,11 @@ class _Adapter:
                             "constraint_message"))
         settings = (self.book.settings or [{}])[0]
         for key in settings:
-            if key.strip() not in SETTINGS and aliases.settings_header.get(key.strip()) not in (
+            base = key.partition("::")[0].strip()
+            if "::" in key and base in SETTINGS_TEXTS:
+                self.problem("settings", 2, key, _("a setting has no language columns: write "
+                                                   "the English text in %(key)s_en", key=base))
+            elif key.strip() not in SETTINGS and aliases.settings_header.get(key.strip()) not in (
                     "title", "id_string"):
                 self.problem("settings", 2, key, _("this setting is not supported by Doorstep"))
 
@@ -245,12 +248,9 @@ class _Adapter:
         out["title"] = self._settings_text(s, "form_title")
         if out["title"] is None:
             self.problem("settings", 2, "form_title", _("the form needs a form_title"))
-        for key in ("description", "consent", "sensitive_consent"):
+        out["description"] = self._settings_text(s, "description")
+        for key in ("consent", "sensitive_consent"):
             text = self._settings_text(s, key)
-            if key == "description":
-                if text is not None:
-                    out[key] = text
-                continue
             label = self._settings_text(s, f"{key}_label")
             if text is None and label is not None:
                 self.problem("settings", 2, f"{key}_label", _("a label needs its consent text"))
