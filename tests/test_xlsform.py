@@ -459,7 +459,8 @@ def test_every_show_if_round_trips_through_relevant():
 
 def test_the_yaml_of_a_workbook_loads_to_the_same_form(cli, tmp_path):
     spec = load_file(DEMO_FORMS / "household.yaml")
-    result = cli("forms", "convert", "household", "--out", str(tmp_path / "h.xlsx"))
+    result = cli("forms", "convert", "household", "--out", str(tmp_path / "h.xlsx"),
+                 env={"FORMS_DIR": str(DEMO_FORMS)})
     assert result.exit_code == 0, result.stderr
     result = cli("forms", "convert", str(tmp_path / "h.xlsx"), "--out", str(tmp_path / "h.yaml"))
     assert result.exit_code == 0, result.stderr
@@ -479,6 +480,13 @@ def test_forms_check_takes_a_workbook(cli, tmp_path):
         "error: bad.xlsx: survey row 3 (type): calculations are not supported",
         "1 problem(s) in bad.xlsx"]
     assert "不支持计算" in cli("forms", "check", str(bad)).stderr
+    noted = tmp_path / "noted.xlsx"
+    noted.write_bytes(book([q("integer", "n", "数", "N", constraint=". <= 9",
+                              constraint_message="太大")]))
+    result = cli("forms", "check", str(noted), "--lang", "en")
+    assert (result.exit_code, result.stdout) == (0, "ok: t v1 (1 questions)\n")
+    assert result.stderr == ("note: noted.xlsx: survey row 2 (constraint_message): Doorstep says "
+                             "its own message for this check; this one is not kept\n")
 
 
 # --- relevant read from a workbook: the server and the phone agree ---------------------------
