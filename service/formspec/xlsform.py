@@ -2,10 +2,9 @@
 
 pyxform reads and checks the workbook, so whatever it refuses is refused; this module is the one
 adapter from its output to a definition dict, which the loader then validates like any YAML form.
-What Doorstep cannot keep (calculations, choice filters, external choices, other functions, ...) is
-refused, never dropped: one line per problem, `sheet row N (column): message`, in the language of
-the caller's locale. The writer, xlsform_out.py, produces what this reads back to the same form.
-"""
+What Doorstep cannot keep (calculations, choice filters, other functions...) is refused, never
+dropped: one line per problem, `sheet row N (column): message`, in the caller's locale's language.
+The writer is xlsform_out.py; the types, columns and names read are in xlsform_columns.py."""
 from __future__ import annotations
 
 import re
@@ -20,37 +19,13 @@ from pyxform.xls2json_backends import DefinitionData
 
 from service.formspec import xlsform_expr as expr
 from service.formspec.xlsform_book import MAX_BYTES, XLSFormError, line, open_book
+from service.formspec.xlsform_columns import (
+    CHOICE_COLUMNS, FLAGS, OWN_COLUMNS, OWN_TYPES, SETTINGS, SETTINGS_TEXTS, SURVEY_COLUMNS,
+    TRANSLATED, TYPES, canonical, lang_of, located, question_names, refusal, section_name,
+    text_of, yes,
+)
 from service.formspec.loader import FormError, parse
 from service.formspec.model import FormSpec
-
-#: The question types Doorstep has that XLSForm spells otherwise (xlsform_out.py writes them so):
-#: pyxform is handed the XLSForm type, Doorstep keeps its own.
-OWN_TYPES = {"phone": "text", "id_number": "text", "textarea": "text", "rating": "range"}
-#: pyxform's types → Doorstep's (the rest are refused)
-TYPES = {"text": "text", "string": "text", "integer": "integer", "int": "integer",
-         "decimal": "decimal", "date": "date", "time": "time", "note": "note", "range": "rating",
-         "select one": "select_one", "select all that apply": "select_multiple"}
-#: Survey columns read (label, hint and constraint_message with a language each) and Doorstep's own
-TRANSLATED = ("label", "hint", "constraint_message")
-SURVEY_COLUMNS = {"type", "name", "label", "hint", "required", "relevant", "constraint",
-                  "constraint_message", "appearance", "parameters", "repeat_count"}
-FLAGS = ("required", "pii", "sensitive", "prefill", "report")
-OWN_COLUMNS = {"pii", "sensitive", "prefill", "report", "min_items", "max_items", "min", "max"}
-CHOICE_COLUMNS = {"list_name", "list name", "name", "label"}
-#: settings: form_title is the Chinese title, form_title_en the English one (pyxform has no
-#: translated title); Doorstep's texts likewise, each with its `_en`.
-SETTINGS_TEXTS = ("form_title", "description", "consent", "consent_label", "sensitive_consent",
-                  "sensitive_consent_label")
-SETTINGS = {"form_id", "version", "default_language", "ledger", *SETTINGS_TEXTS,
-            *(f"{key}_en" for key in SETTINGS_TEXTS)}
-#: What pyxform's survey column aliases stand for, among the columns read here
-ALIASED = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
-           ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"): "constraint_message",
-           ("control", "appearance"): "appearance", ("control", "jr:count"): "repeat_count",
-           "label": "label", "name": "name", "type": "type"}
-#: A section named like a question is written as a group `<name>_section` (XLSForm names are
-#: one namespace; a Doorstep section's name is not a question's): see section_name / group_name.
-SECTION_SUFFIX = "_section"
 
 
 @dataclass
@@ -66,65 +41,12 @@ def load(data: bytes, max_bytes: int = MAX_BYTES) -> tuple[FormSpec, list[str]]:
     try:
         return parse(imported.definition, where="xlsform"), imported.notes
     except FormError as exc:
-        raise XLSFormError([_located(imported.rows, p) for p in exc.problems]) from None
+        raise XLSFormError([located(imported.rows, p) for p in exc.problems]) from None
 
 
 def read(data: bytes, max_bytes: int = MAX_BYTES) -> Imported:
     """A workbook → its definition dict (not validated yet: see `load`)."""
     return _Adapter(open_book(data, max_bytes)).run()
-
-
-def _base(name: str) -> str:
-    while name.endswith(SECTION_SUFFIX):
-        name = name[:-len(SECTION_SUFFIX)]
-    return name
-
-
-def group_name(section: str, questions: set[str]) -> str:
-    """The XLSForm group name for a section, kept apart from the question names."""
-    return section + SECTION_SUFFIX if _base(section) in questions else section
-
-
-def section_name(group: str, questions: set[str]) -> str:
-    """The section name a group name stands for (the reverse of `group_name`)."""
-    if group.endswith(SECTION_SUFFIX) and _base(group) in questions:
-        return group[:-len(SECTION_SUFFIX)]
-    return group
-
-
-def _lang(name: str) -> str | None:
-    """zh or en for a language column's name (`中文 (zh)`, `English (en)`, `zh-CN`, `中文`),
-    else None."""
-    found = re.search(r"\(([A-Za-z_-]+)\)\s*$", name)
-    code = (found.group(1) if found else name).strip().lower()
-    named = {"中文": "zh", "汉语": "zh", "简体中文": "zh", "chinese": "zh", "english": "en",
-             "英文": "en", "英语": "en"}
-    return named.get(code) or next((lang for lang in ("zh", "en") if code == lang or
-                                     code.startswith((lang + "-", lang + "_"))), None)
-
-
-def _yes(value) -> bool | None:
-    return aliases.yes_no.get(str(value).strip()) if value is not None else None
-
-
-def _canonical(column: str) -> str | None:
-    """A survey column's name as read here (pyxform's aliases such as `relevance` included)."""
-    if column in SURVEY_COLUMNS or column in OWN_COLUMNS:
-        return column
-    return ALIASED.get(aliases.survey_header.get(column))
-
-
-def _refusal(column: str) -> str:
-    """Why a survey column is refused."""
-    if column in ("calculation", "calculate"):
-        return _("calculations are not supported")
-    if column == "choice_filter":
-        return _("filtered choices (choice_filter) are not supported")
-    if column in ("default", "trigger", "read_only", "readonly"):
-        return _("default answers, triggers and read-only questions are not supported")
-    if column in ("image", "big-image", "audio", "video", "media"):
-        return _("images, audio and video are not supported")
-    return _("this column is not supported by Doorstep")
 
 
 class _Adapter:
@@ -136,12 +58,10 @@ class _Adapter:
         self.notes: list[str] = []
         self.rows = {"survey": list(enumerate(book.survey or [], start=2)),
                      "choices": list(enumerate(book.choices or [], start=2))}
-        # the named rows in order, matched one by one with pyxform's elements (`_row`)
-        self.named = [(n, str(row["name"]).strip()) for n, row in self.rows["survey"]
+        self.named = [(n, str(row["name"]).strip()) for n, row in self.rows["survey"]  # (`_row`)
                       if row.get("name") and not str(row.get("type", "")).startswith("end")]
         self.next_named = 0
-        # question name, or "section N", → its survey row (for the loader's lines)
-        self.row_of: dict[str, int] = {}
+        self.row_of: dict[str, int] = {}    # question, or "section N" → its row (loader's lines)
         self.types: dict[str, str] = {}     # questions so far → Doorstep type (for relevant)
         self.questions: set[str] = set()
 
@@ -161,7 +81,7 @@ class _Adapter:
         if survey is None:
             raise XLSFormError(self.problems)
         definition = self._settings()
-        self.questions = _names(survey["children"])
+        self.questions = question_names(survey["children"])
         definition["sections"] = self._sections(survey["children"])
         for n, _name in self.named[self.next_named:]:     # never dropped unsaid
             self.problem("survey", n, None, _("this row was not read into the form"))
@@ -175,12 +95,12 @@ class _Adapter:
             for n, row in self.rows[sheet]:
                 for column in row:
                     base, _sep, lang = (part.strip() for part in column.partition("::"))
-                    base = _canonical(base) if sheet == "survey" else \
+                    base = canonical(base) if sheet == "survey" else \
                         aliases.list_header.get(base, base)
                     if base not in allowed:
                         if row.get("type") != "calculate":    # said once, for its type
-                            self.problem(sheet, n, column, _refusal(column))
-                    elif lang and (base not in TRANSLATED or _lang(lang) is None):
+                            self.problem(sheet, n, column, refusal(column))
+                    elif lang and (base not in TRANSLATED or lang_of(lang) is None):
                         self.problem(sheet, n, column, _(
                             "Doorstep's forms are in Chinese and English: use label::中文 (zh) "
                             "and label::English (en) style columns for label, hint and "
@@ -239,7 +159,7 @@ class _Adapter:
             self.problem("settings", 2, "version", _("the version must be a whole number from 1"))
         out["version"] = int(version) if version.isdigit() else version
         default = s.get("default_language")
-        if default is not None and _lang(default) != "zh":
+        if default is not None and lang_of(default) != "zh":
             self.problem("settings", 2, "default_language", _(
                 "Doorstep shows a form in Chinese first: the default language must be Chinese "
                 "(zh)"))
@@ -261,10 +181,10 @@ class _Adapter:
     @staticmethod
     def _settings_text(s: dict, key: str):
         texts = {lang: s[k] for lang, k in (("zh", key), ("en", f"{key}_en")) if k in s}
-        return _text(texts) if texts else None
+        return text_of(texts) if texts else None
 
     def _flag(self, sheet, n, column, value) -> bool | None:
-        flag = _yes(value)
+        flag = yes(value)
         if flag is None:
             self.problem(sheet, n, column, _("write yes or no"))
         return flag
@@ -308,7 +228,7 @@ class _Adapter:
         self._appearance(el, n, ("field-list",))
         name = section_name(el["name"], self.questions)
         section: dict = {} if name == f"section{number}" else {"name": name}
-        title = _text(el.get("label"))
+        title = text_of(el.get("label"))
         if title is not None:
             section["title"] = title
         section["questions"] = self._children(el, _("a group inside a group: Doorstep's "
@@ -344,7 +264,7 @@ class _Adapter:
             return None
         q: dict = {"name": el["name"], "type": kind}
         for key in ("label", "hint"):
-            text = _text(el.get(key))
+            text = text_of(el.get(key))
             if text is not None:
                 q[key] = text
         bind = el.get("bind", {})
@@ -367,7 +287,7 @@ class _Adapter:
             self.problem("survey", n, "constraint_message", _("a message needs its constraint"))
         self.types[el["name"]] = q["type"]
         if kind in ("select_one", "select_multiple"):
-            q["choices"] = [{"value": c["name"], "label": _text(c.get("label"))}
+            q["choices"] = [{"value": c["name"], "label": text_of(c.get("label"))}
                             for c in el.get("choices", [])]
         if kind == "rating":
             self._rating(el, n, raw, q)
@@ -478,43 +398,3 @@ class _Adapter:
             return
         if int(end) != 5:                  # Doorstep's own default scale
             q["max"] = int(end)
-
-
-def _names(children) -> set[str]:
-    """The question names among pyxform's elements (groups' names are not questions')."""
-    names = set()
-    for el in children:
-        if el.get("type") != "group":
-            names.add(el.get("name"))
-        names |= _names(el.get("children", []))
-    return names
-
-
-def _text(value):
-    """pyxform's text (plain, or per language) → a definition's text: plain when both languages
-    say the same, {zh, en} otherwise, {zh} when there is no English."""
-    if value is None or isinstance(value, str):
-        return value or None
-    zh = en = None
-    for name, words in value.items():
-        lang = "zh" if name == "default" else _lang(name)
-        if lang == "zh" and zh is None:
-            zh = words
-        elif lang == "en":
-            en = words
-    if zh is None and en is None:
-        return None
-    if zh is not None and en is not None and zh == en:
-        return zh
-    return {k: v for k, v in (("zh", zh), ("en", en)) if v is not None}
-
-
-def _located(rows: dict[str, int], problem: str) -> str:
-    """A loader problem (`xlsform: question 'x': …`, in English) → the same sentence at the row
-    of the question it names, else at the settings row."""
-    message = problem.removeprefix("xlsform: ")
-    found = re.search(r"question '([a-z][a-z0-9_]*)'|(section \d+)", message)
-    key = found and (found.group(1) or found.group(2))
-    if key in rows:
-        return line("survey", rows[key], None, message)
-    return line("settings", 2, None, message)

@@ -5,8 +5,8 @@ anything else is refused with a sentence saying what is supported. Both directio
 that what the writer (xlsform_out.py) says, the reader (xlsform.py) reads back to the same thing.
 
 `relevant`: `${q} = 'v'`, `!=`, `>`, `<`, `>=`, `<=`, `selected(${q}, 'v')`, `not(...)`, `and`,
-`or`, parentheses, `${q} != ''` (answered) and `count(${group}) > 0` (a repeat has items).
-A chain of `=`/`selected` on one question joined by `or` is Doorstep's `in`.
+`or`, parentheses, `${q} != ''` (answered), `count(${group}) > 0` (a repeat has items); `=` or
+`selected` on one question joined by `or` is Doorstep's `in`.
 `constraint`: `. >= 0 and . <= 120` (numbers and dates, `today()`), `string-length(.) <= 50`,
 `count-selected(.) >= 1 and count-selected(.) <= 3`, and the phone and ID number patterns.
 """
@@ -27,7 +27,6 @@ PATTERNS = {
 OPS = {"=": "equals", "!=": "not_equals", ">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
 SYMBOL = {op: symbol for symbol, op in OPS.items()}
 FLIPPED = {"=": "=", "!=": "!=", ">": "<", "<": ">", ">=": "<=", "<=": ">="}
-
 _TOKEN = re.compile(r"""\s*(?:
     (?P<ref>\$\{\s*[^}\s]*\s*\})
   | (?P<str>'[^']*'|"[^"]*")

@@ -13,7 +13,7 @@ import io
 import xlsxwriter
 
 from service.formspec.model import FormSpec
-from service.formspec.xlsform import group_name
+from service.formspec.xlsform_columns import group_name
 from service.formspec.xlsform_expr import keys_to_constraint, show_if_to_relevant
 
 LANGUAGES = (("zh", "中文 (zh)"), ("en", "English (en)"))
