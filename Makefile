@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIND ?= 0.0.0.0:8000
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/*.po))
 
-.PHONY: run test install chromium nodejs bench wrk schema-v1 check clean messages
+.PHONY: run test install chromium nodejs java bench wrk schema-v1 check clean messages
 
 install: $(STAMP) $(MO)
 
@@ -46,6 +46,13 @@ nodejs:
 	  echo "installing Debian's nodejs and npm for the script tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 
+# ODK Validate (inside pyxform) checks that the XLSForm workbooks Doorstep writes open in ODK's
+# tools; it runs on Java: install Debian's headless JRE when java is missing.
+java:
+	@command -v java >/dev/null || { \
+	  echo "installing Debian's headless Java for ODK Validate"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
 # acorn checks that every script parses as ES2017: pinned in package-lock.json, installed into
 # node_modules by `npm ci` (the tests never fetch it). npm ci writes node_modules/.package-lock.json.
 node_modules/.package-lock.json: package.json package-lock.json | nodejs
@@ -54,7 +61,7 @@ node_modules/.package-lock.json: package.json package-lock.json | nodejs
 # The whole suite on SQLite, then again on PostgreSQL when one answers at TEST_DATABASE_URL (default
 # postgresql://127.0.0.1:5432/test; with CI=true it must answer). The browser tests run once, on SQLite.
 # CI mode is CI=true exactly, here and in the tests (tests/ci.py): then nothing may be skipped.
-test: install chromium node_modules/.package-lock.json
+test: install chromium java node_modules/.package-lock.json
 	$(BIN)/doorstep forms check
 	$(BIN)/pytest -q
 	@if $(BIN)/python -m tests.databases; then \
