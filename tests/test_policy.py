@@ -68,6 +68,7 @@ GUARDS = {
     "admin.round_assign": "rounds.manage", "admin.round_assign_list": "rounds.manage",
     "admin.round_close": "rounds.manage", "admin.round_report": "rounds.view",
     "admin.round_report_download": "rounds.view", "admin.round_report_questions": "rounds.manage",
+    "admin.form_file": "dashboard.view",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 
