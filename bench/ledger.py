@@ -194,8 +194,9 @@ def load(spec, office, n: int, sqlite: bool, seed: int = 1, progress=None,
             grid = grids[area]
             doc, sensitive = pool[rng.randrange(POOL)]
             doc = dict(doc)
-            duplicate = i > 1000 and rng.random() < 0.01
             recent = addresses.setdefault(area, [])
+            # (an area's first household cannot repeat an address: many grids, few households)
+            duplicate = i > 1000 and rng.random() < 0.01 and bool(recent)
             if duplicate:   # the address of an earlier household of the grid
                 doc["address"] = recent[rng.randrange(len(recent))]
             else:
