@@ -33,7 +33,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limits.init_app(app)
     # Refuses to start on an invalid form definition, with one line per problem.
-    app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"])
+    app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"],
+                                                app.config["FORMS_CHECK_SECONDS"])
     clock.init_app(app)
 
     from service import errors

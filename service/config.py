@@ -16,6 +16,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "DATABASE_URL": env.get("DATABASE_URL")
         or f"sqlite:///{Path(instance_path) / 'doorstep.db'}",
         "FORMS_DIR": env.get("FORMS_DIR") or str(ROOT / "forms"),
+        # how often (seconds) a process asks the database whether a form was published, closed
+        # or reopened elsewhere: one tiny query at most this often
+        "FORMS_CHECK_SECONDS": float(env.get("FORMS_CHECK_SECONDS", 1)),
         "OFFICE_TIMEZONE": env.get("OFFICE_TIMEZONE", "Asia/Shanghai"),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
         # printed on household flyers: who to ask (e.g. "XX社区居委会 0991-1234567")

@@ -160,9 +160,10 @@ def test_step_8_fills_in_the_index_and_cells_of_households_stored_before(tmp_pat
         monkeypatch.setattr(schema, "STEPS", steps[:6])         # versions 2 to 7
         assert schema.upgrade()[-1] == 7
         from service.formspec.catalog import _canonical
-        from service.storage.models import FormVersion
-        FormVersion.insert(form_id="ledger", version=1, definition=_canonical(spec),
-                           digest="-").execute()
+        db.execute_sql(     # as version 7 wrote it (without step 10's `published`)
+            "INSERT INTO form_version (form_id, version, definition, digest, published_at) "
+            f"VALUES ({', '.join([db.param] * 5)})",
+            ("ledger", 1, _canonical(spec), "-", dt.datetime(2026, 3, 1)))
         db.execute_sql(     # as version 7 wrote it (step 6 made the table as the model has it)
             "INSERT INTO household (code, form_id, address, address_key, status, version, "
             "current, visits, registered_at, door_token, cells_formula) "

@@ -5,42 +5,19 @@
 - `Answer` holds the current value of every answered question as rows (one per chosen value of a
   select_multiple, one per question per repeat item): per-question counts are a plain `GROUP BY
   value` that both databases run alike and indexes serve, with no JSON functions.
-- `FormVersion` keeps each published definition: old submissions stay readable.
+- `FormVersion` keeps each published definition: old submissions stay readable; it and `Form` (a
+  form's state) live in form_models.py and are importable from here.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from peewee import (
     AutoField, BooleanField, CharField, DateField, DateTimeField, DoubleField, ForeignKeyField,
-    IntegerField, SQL, Model, TextField, fn,
+    IntegerField, SQL, TextField, fn,
 )
 
+from service.storage.base import BaseModel, utcnow
 from service.storage.db import db
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC: what both databases store without time zone surprises."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-class BaseModel(Model):
-    class Meta:
-        database = db
-        legacy_table_names = False
-
-
-class FormVersion(BaseModel):
-    """A form definition as published: the validated definition as JSON and its digest."""
-
-    form_id = CharField(max_length=64)
-    version = IntegerField()
-    definition = TextField()
-    digest = CharField(max_length=64)
-    published_at = DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("form_id", "version"), True),)
+from service.storage.form_models import Form, FormVersion  # noqa: F401  (their home is apart)
 
 
 class Area(BaseModel):
@@ -385,7 +362,7 @@ class AuditEvent(BaseModel):
     detail = TextField(default="{}")
 
 
-MODELS = [FormVersion, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
+MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
           Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome,
           SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent]
 

@@ -159,9 +159,11 @@ def _stored_specs() -> dict:
 
     from service import formspec
     from service.storage.models import FormVersion
-    return {(row.form_id, row.version): formspec.parse(
-        json.loads(row.definition), where=f"{row.form_id} v{row.version} (stored)")
-        for row in FormVersion.select()}
+    # the columns of version 1 only: later steps add some, and earlier steps run without them
+    return {(form_id, version): formspec.parse(
+        json.loads(definition), where=f"{form_id} v{version} (stored)")
+        for form_id, version, definition in FormVersion.select(
+            FormVersion.form_id, FormVersion.version, FormVersion.definition).tuples()}
 
 
 @step(2, "submissions keep their current answers as export cells")
@@ -314,3 +316,17 @@ def _rounds(migrator):
     """Tables `survey_round`, `round_household` and `round_count` (rounds.py)."""
     from service.storage.models import RoundCount, RoundHousehold, SurveyRound
     db.create_tables([SurveyRound, RoundHousehold, RoundCount], safe=True)
+
+
+@step(10, "forms live in the database: each form's state and served version; drafts")
+def _forms(migrator):
+    """Table `form` (a form's state: draft, published, closed, and the version it serves) and
+    `form_version.published` (False for a draft). Every version stored until now was published;
+    `doorstep init` gives each form of FORMS_DIR its `form` row (catalog.py)."""
+    from peewee import BooleanField
+
+    from service.storage.form_models import Form
+    db.create_tables([Form], safe=True)
+    if "published" not in {c.name for c in db.get_columns("form_version")}:
+        migrator.migrate(migrator.add_column("form_version", "published",
+                                             BooleanField(default=True)))
