@@ -111,3 +111,86 @@ def forms_convert(source, out, lang):
             _fail(exc.problems, source)
         out.write_bytes(xlsform_out.write(spec))
     click.echo(f"wrote {out}: {spec.id} v{spec.version}")
+
+
+# --- forms in the database: import, publish, close, reopen -----------------------------------
+
+WORDS = {"new_form": "stored a new form", "new_version": "stored a new version",
+         "draft_replaced": "replaced the draft", "unchanged": "unchanged: nothing stored",
+         "published": "published", "closed": "closed", "reopened": "reopened",
+         "already": "already so: nothing changed"}
+
+
+def _change(lang: str, action: str, do, **detail):
+    """Run one change of the forms (service/formspec/publishing.py) with its audit event, in one
+    transaction; a refusal is one line and a non-zero exit, with nothing stored."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    from service.cli import _connect
+    from service.formspec import publishing
+    from service.office import audit
+    from service.storage.db import write_transaction
+    _connect()
+    catalog = current_app.extensions["doorstep.catalog"]
+    with force_locale(lang):
+        try:
+            with write_transaction():
+                outcome = do(catalog)
+                if outcome.change not in ("unchanged", "already"):
+                    audit.record(action, target=f"form:{outcome.form_id}", user=None,
+                                 username="cli", version=outcome.version, change=outcome.change,
+                                 state=outcome.state, **detail)
+        except publishing.Refused as refused:
+            _fail([str(refused)], detail.get("file") or detail.get("form"))
+    catalog.refresh(force=True)
+    version = f" v{outcome.version}" if outcome.version is not None else ""
+    click.echo(f"{outcome.form_id}{version}: {WORDS[outcome.change]} (form {outcome.state})")
+    return outcome
+
+
+@forms_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--publish", is_flag=True, help="serve it at once (else it is stored as a draft)")
+@LANG
+def forms_import(path, publish, lang):
+    """Store an XLSForm workbook's form in the database: a new form, or the next version of an
+    existing one (a draft until published); an unchanged definition stores nothing."""
+    from service.formspec import publishing
+    path = Path(path)
+    spec = _workbook(path, lang)
+    _change(lang, "form_imported",
+            lambda catalog: publishing.import_spec(catalog, spec, publish=publish),
+            file=path.name, publish=publish)
+
+
+@forms_group.command("publish")
+@click.argument("form_id")
+@click.option("--version", type=click.IntRange(1), default=None,
+              help="the version to serve (default: the newest stored)")
+@LANG
+def forms_publish(form_id, version, lang):
+    """Serve a stored version of a form (every instance, on its next check)."""
+    from service.formspec import publishing
+    _change(lang, "form_published",
+            lambda catalog: publishing.publish(catalog, form_id, version), form=form_id)
+
+
+@forms_group.command("close")
+@click.argument("form_id")
+@LANG
+def forms_close(form_id, lang):
+    """Close a form: its pages and links say so (410); its data stays readable and exportable."""
+    from service.formspec import publishing
+    _change(lang, "form_closed",
+            lambda catalog: publishing.set_closed(catalog, form_id, True), form=form_id)
+
+
+@forms_group.command("reopen")
+@click.argument("form_id")
+@LANG
+def forms_reopen(form_id, lang):
+    """Reopen a closed form."""
+    from service.formspec import publishing
+    _change(lang, "form_reopened",
+            lambda catalog: publishing.set_closed(catalog, form_id, False), form=form_id)

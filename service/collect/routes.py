@@ -25,7 +25,7 @@ def catalog():
 
 @bp.get("/")
 def index():
-    return render_template("collect/index.html", forms=list(catalog()))
+    return render_template("collect/index.html", forms=catalog().open_forms())
 
 
 @bp.route("/f/<form_id>", methods=["GET", "POST"])
@@ -34,7 +34,16 @@ def form_page(form_id):
     spec = catalog().get(form_id)
     if spec is None:
         abort(404)
+    if catalog().is_closed(form_id):
+        return form_closed()
     return handle(spec, submissions.Attribution())
+
+
+def form_closed():
+    """A closed form's page (the office closed it: `doorstep forms close`), 410 in the visitor's
+    language; its answers stay with the office."""
+    return render_template("collect/link_closed.html", state="form_closed",
+                           contact=current_app.config.get("OFFICE_CONTACT", "")), 410
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
@@ -50,6 +59,8 @@ def link_page(token):
     spec = catalog().get(link.form_id) if link is not None else None
     if state == "active" and spec is None:   # its form was taken out of FORMS_DIR
         state = "disabled"
+    if state == "active" and catalog().is_closed(spec.id):
+        return form_closed()
     if state != "active":
         return render_template("collect/link_closed.html", state=state,
                                contact=current_app.config.get("OFFICE_CONTACT", "")), \

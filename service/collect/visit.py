@@ -23,8 +23,8 @@ from service import csrf
 from service.collect import bp, offline
 from service.collect.round_progress import TO_VISIT, RoundProgress, fill, round_words
 from service.collect.render import page_context
-from service.collect.routes import Refused, catalog, closed, handle, posted_visit, \
-    well_formed_code
+from service.collect.routes import Refused, catalog, closed, form_closed, handle, \
+    posted_visit, well_formed_code
 from service.formspec import wtf
 from service.office import auth, clock, policy
 from service.records import ledger
@@ -51,7 +51,7 @@ assert set(OUTCOME_WORDS) == set(OUTCOMES)
 
 
 def ledger_forms() -> list:
-    return [spec for spec in catalog() if spec.ledger]
+    return [spec for spec in catalog().open_forms() if spec.ledger]
 
 
 def surveyor_attribution(household: Household | None = None) -> Attribution:
@@ -167,6 +167,8 @@ def register(form_id):
     spec = catalog().get(form_id)
     if spec is None or not spec.ledger:
         abort(404)
+    if catalog().is_closed(form_id):
+        return form_closed()
     return handle(spec, surveyor_attribution(), visit=Visit)
 
 
@@ -181,6 +183,8 @@ def visit(code):
     spec = catalog().get(household.form_id)
     if spec is None:
         abort(404)
+    if catalog().is_closed(spec.id):
+        return form_closed()
     if request.method == "POST":
         def chosen():
             found = posted_visit(spec, user)
@@ -301,6 +305,8 @@ def door(token):
     if spec is None:
         return render_template("collect/link_closed.html", state="unknown",
                                contact=current_app.config.get("OFFICE_CONTACT", "")), 404
+    if catalog().is_closed(spec.id):
+        return form_closed()
     if request.method == "GET":
         if policy.can(auth.current_user(), "households.visit", household):
             return redirect(url_for("collect.visit", code=household.code))
