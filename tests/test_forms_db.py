@@ -51,6 +51,7 @@ def doorstep(app, cli, tmp_path):
             return cli(*args, env=env)
         finally:
             use_database_of(app)
+    run.app = app
     return run
 
 
@@ -207,6 +208,30 @@ def test_a_form_of_forms_dir_can_be_closed_and_gets_its_row_from_the_seed(client
     assert versions("kitchen") == [(1, True)]
     unknown = doorstep("forms", "close", "nothing", "--lang", "en")
     assert unknown.exit_code == 1 and "no form 'nothing'" in unknown.output
+
+
+def test_the_office_still_reads_and_exports_a_closed_form(office, client, doorstep):
+    assert doorstep("forms", "close", "kitchen").exit_code == 0
+    assert client.get("/f/kitchen").status_code == 410
+    admin = office.client("admin")
+    assert admin.get("/admin/forms/kitchen").status_code == 200
+    assert admin.get("/admin/forms/kitchen/responses").status_code == 200
+    assert admin.get(f"/admin/responses/{office.subs['sq1']}").status_code == 200
+    with admin.get("/admin/forms/kitchen/export.xlsx") as export:     # (closes the file sent)
+        assert export.status_code == 200 and export.data[:2] == b"PK"
+
+
+def test_a_process_asks_the_database_at_most_every_forms_check_seconds(tmp_path, doorstep,
+                                                                      monkeypatch):
+    slow = make_app(tmp_path / "slow", FORMS_CHECK_SECONDS=60,
+                    DATABASE_URL=doorstep.app.config["DATABASE_URL"])
+    client, catalog = slow.test_client(), slow.extensions["doorstep.catalog"]
+    assert client.get("/f/poll").status_code == 404          # checked now: next in a minute
+    assert doorstep("forms", "import", "--publish", data=poll()).exit_code == 0
+    use_database_of(slow)
+    assert client.get("/f/poll").status_code == 404          # not asked again yet
+    catalog._checked -= 61                                    # a minute later
+    assert client.get("/f/poll").status_code == 200
 
 
 def test_init_seeds_every_form_of_forms_dir_and_keeps_an_office_version(client, doorstep):

@@ -96,7 +96,8 @@ class Catalog:
         mark = self._read_mark()
         if mark != self._mark:
             with self._lock:
-                self._reload(mark)
+                if mark != self._mark:      # another thread of this process may have reloaded
+                    self._reload(mark)
 
     def _read_mark(self):
         """(forms, sum of their revisions): moves with every change to any form's row."""
