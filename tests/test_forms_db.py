@@ -214,6 +214,7 @@ def test_the_office_still_reads_and_exports_a_closed_form(office, client, doorst
     assert doorstep("forms", "close", "kitchen").exit_code == 0
     assert client.get("/f/kitchen").status_code == 410
     admin = office.client("admin")
+    assert "closed to the public" in admin.get("/admin/").text
     assert admin.get("/admin/forms/kitchen").status_code == 200
     assert admin.get("/admin/forms/kitchen/responses").status_code == 200
     assert admin.get(f"/admin/responses/{office.subs['sq1']}").status_code == 200

@@ -92,4 +92,5 @@ def home():
     query = policy.submissions_for(user).where(Submission.status == "valid")
     for spec in catalog:
         counts[spec.id] = query.where(Submission.form_id == spec.id).order_by().count()
-    return render_template("admin/home.html", forms=list(catalog), counts=counts)
+    return render_template("admin/home.html", forms=list(catalog), counts=counts,
+                           closed=catalog.closed)
