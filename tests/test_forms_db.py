@@ -190,6 +190,9 @@ def test_a_closed_form_says_so_in_the_visitors_language_and_its_data_stays_expor
         assert en.status_code == 410 and "This form is closed" in en.text
     posted = client.post("/f/poll", data={"happy": "no"})
     assert posted.status_code == 410
+    queued = english.post("/f/poll", data={"happy": "no"}, headers={"X-Doorstep-Outbox": "1"})
+    assert queued.status_code == 410 and "closed this form" in queued.json["message"]
+    assert "form" in queued.json["errors"]        # the outbox keeps it as not accepted
     assert "/f/poll" not in client.get("/").text
     out = tmp_path / "poll.csv"
     exported = doorstep("export", "poll", "--out", str(out))

@@ -41,7 +41,11 @@ def form_page(form_id):
 
 def form_closed():
     """A closed form's page (the office closed it: `doorstep forms close`), 410 in the visitor's
-    language; its answers stay with the office."""
+    language; its answers stay with the office. The phone's outbox gets the reason as data and
+    keeps the entry as not accepted."""
+    if offline.wants_json():
+        return offline.refused(410, "form", _("The office has closed this form, so it no longer "
+                                              "takes answers. Thank you for your interest."))
     return render_template("collect/link_closed.html", state="form_closed",
                            contact=current_app.config.get("OFFICE_CONTACT", "")), 410
 
