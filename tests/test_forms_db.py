@@ -225,6 +225,18 @@ def test_the_office_still_reads_and_exports_a_closed_form(office, client, doorst
         assert export.status_code == 200 and export.data[:2] == b"PK"
 
 
+def test_a_closed_ledger_forms_visit_pages_say_so(office, doorstep):
+    surveyor = office.client("sv1")
+    assert surveyor.get("/visit/new/ledger").status_code == 200
+    assert "/visit/new/ledger" in surveyor.get("/visit").text
+    assert doorstep("forms", "close", "ledger").exit_code == 0
+    page = surveyor.get("/visit/new/ledger")
+    assert page.status_code == 410 and "This form is closed" in page.text
+    assert "/visit/new/ledger" not in surveyor.get("/visit").text
+    assert doorstep("forms", "reopen", "ledger").exit_code == 0
+    assert surveyor.get("/visit/new/ledger").status_code == 200
+
+
 def test_a_process_asks_the_database_at_most_every_forms_check_seconds(tmp_path, doorstep,
                                                                       monkeypatch):
     slow = make_app(tmp_path / "slow", FORMS_CHECK_SECONDS=60,
