@@ -134,6 +134,9 @@ def test_a_pending_draft_is_replaced_by_the_next_import_and_the_served_version_s
     assert "第三稿" in client.get("/f/poll").text
     assert doorstep("forms", "publish", "poll", "--version", "1").exit_code == 0
     assert "你满意吗" in client.get("/f/poll").text        # back to the first
+    same = doorstep("forms", "import", "--publish", data=poll("第三稿"))
+    assert "poll v2: published" in same.output and "第三稿" in client.get("/f/poll").text
+    assert versions() == [(1, True), (2, True)]
     missing = doorstep("forms", "publish", "poll", "--version", "9")
     assert missing.exit_code == 1 and "没有第 9 版" in missing.output     # in Chinese by default
     missing = doorstep("forms", "publish", "poll", "--version", "9", "--lang", "en")

@@ -62,7 +62,7 @@ def _moved(form: Form, **change) -> None:
 
 def import_spec(catalog: Catalog, spec: formspec.FormSpec, publish: bool = False) -> Outcome:
     """Store `spec` as its form's next version (a draft, or published with `publish`); an
-    unchanged definition stores nothing (but `publish` publishes a pending draft of it)."""
+    unchanged definition stores nothing (but `publish` serves the stored one when it is not)."""
     with write_transaction():
         form = _form_row(catalog, spec.id)
         latest = (FormVersion.select().where(FormVersion.form_id == spec.id)
@@ -81,8 +81,9 @@ def import_spec(catalog: Catalog, spec: formspec.FormSpec, publish: bool = False
                     "(households and their visits): a form cannot change between the two, so "
                     "nothing was stored. Give the workbook a new form_id instead.", form=spec.id))
             if _without_version(before.source) == _without_version(spec.source):
-                if publish and not latest.published:
-                    return _publish(form, latest)
+                done = _publish(form, latest) if publish else None   # e.g. a pending draft
+                if done is not None and done.change != "already":
+                    return done
                 return Outcome(spec.id, latest.version, "unchanged", form.state)
         if latest is not None and not latest.published:
             version, change = latest.version, "draft_replaced"
