@@ -143,6 +143,16 @@ def test_a_pending_draft_is_replaced_by_the_next_import_and_the_served_version_s
     assert "form 'poll' has no version 9" in missing.output
 
 
+def test_the_workbook_of_a_served_form_imports_as_unchanged(doorstep):
+    """The office's round trip: download a form as XLSForm, import it back untouched."""
+    from service.formspec import load_file, xlsform_out
+    data = xlsform_out.write(load_file(TEST_FORMS / "kitchen.yaml"))
+    same = doorstep("forms", "import", "--publish", data=data)
+    assert same.exit_code == 0, same.output
+    assert "kitchen v1: unchanged: nothing stored (form published)" in same.output
+    assert versions("kitchen") == [(1, True)]
+
+
 def test_a_workbook_turning_a_ledger_form_plain_or_back_is_refused_and_stores_nothing(doorstep):
     before = rows()
     plain = doorstep("forms", "import", "--publish", "--lang", "en",
