@@ -170,6 +170,20 @@ def test_a_workbook_turning_a_ledger_form_plain_or_back_is_refused_and_stores_no
     assert rows() == before
 
 
+def test_a_change_colliding_with_another_is_one_line_and_stores_nothing(doorstep, monkeypatch):
+    from peewee import IntegrityError
+
+    from service.formspec import publishing
+
+    def collide(*_args, **_kw):
+        raise IntegrityError("duplicate key value violates unique constraint")
+    monkeypatch.setattr(publishing, "import_spec", collide)
+    before = rows()
+    done = doorstep("forms", "import", data=poll())
+    assert done.exit_code == 1 and "at the same time" in done.output
+    assert rows() == before
+
+
 def test_a_bad_workbook_is_refused_line_by_line_and_stores_nothing(doorstep):
     before = rows()
     bad = doorstep("forms", "import", "--publish", data=book(

@@ -126,6 +126,7 @@ def _change(lang: str, action: str, do, **detail):
     transaction; a refusal is one line and a non-zero exit, with nothing stored."""
     from flask import current_app
     from flask_babel import force_locale
+    from peewee import IntegrityError
 
     from service.cli import _connect
     from service.formspec import publishing
@@ -143,6 +144,9 @@ def _change(lang: str, action: str, do, **detail):
                                  state=outcome.state, **detail)
         except publishing.Refused as refused:
             _fail([str(refused)], detail.get("file") or detail.get("form"))
+        except IntegrityError:      # the same form changed by another command at that moment
+            _fail(["another change to this form was being stored at the same time; nothing was "
+                   "stored: run the command again"], detail.get("file") or detail.get("form"))
     catalog.refresh(force=True)
     version = f" v{outcome.version}" if outcome.version is not None else ""
     click.echo(f"{outcome.form_id}{version}: {WORDS[outcome.change]} (form {outcome.state})")
