@@ -12,6 +12,10 @@
   var TIME = /^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$/;
   var ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
   var ID_CHECK = '10X98765432';
+  /* The problems of a question's own bounds: a form's constraint_message (rules.msg) is said for
+   * these instead of the built-in sentence; never for `required` or a malformed answer. */
+  var BOUNDS = ['too_long', 'range', 'at_least', 'at_most', 'date_after', 'date_before',
+    'time_after', 'time_before', 'choose_at_least', 'choose_at_most'];
 
   function pad(n) { return (n < 10 ? '0' : '') + n; }
 
@@ -60,10 +64,17 @@
     return ['at_most', { high: high }];
   }
 
-  /* The first problem with one shown question, as [message key, params], or null.
-   * rules: {type, min, max, len, smin, smax} (see the check_rules filter); values: the strings
-   * posted under the question's name; required: the question must be answered. */
+  /* The first problem with one shown question, as [message key, params], or null; a bounds
+   * problem of a question with its own message carries it third: [key, params, text].
+   * rules: {type, min, max, len, smin, smax, msg} (see the check_rules filter); values: the
+   * strings posted under the question's name; required: the question must be answered. */
   function problem(rules, values, required, now) {
+    var p = typeProblem(rules, values, required, now);
+    if (p && rules.msg && BOUNDS.indexOf(p[0]) >= 0) return [p[0], p[1], rules.msg];
+    return p;
+  }
+
+  function typeProblem(rules, values, required, now) {
     now = now || today();
     var raw = values.length ? String(values[0]) : '';
     var empty = rules.type === 'select_multiple' ? !values.length : raw.trim() === '';
@@ -119,8 +130,10 @@
     return null;
   }
 
-  /* The sentence of a problem in the page's language: strings holds `%(name)s` templates. */
+  /* The sentence of a problem in the page's language: the question's own, else one of
+   * strings' `%(name)s` templates. */
   function message(strings, p) {
+    if (p[2]) return String(p[2]);
     return String(strings[p[0]] || p[0]).replace(/%\((\w+)\)s/g, function (_all, k) {
       return p[1][k] === undefined ? '' : String(p[1][k]);
     });

@@ -78,7 +78,8 @@ EVERYTHING = [
       constraint="string-length(.) <= 50", **{"hint::中文 (zh)": "全名", "hint::English (en)":
                                                "Full name"}),
     q("phone", "mobile", "手机", "Mobile", required="true()"),
-    q("text", "mobile2", "备用手机", "Other mobile", constraint="regex(., '^1[3-9][0-9]{9}$')"),
+    q("text", "mobile2", "备用手机", "Other mobile", constraint="regex(., '^1[3-9][0-9]{9}$')",
+      constraint_message="手机号不对"),
     q("id_number", "idn", "身份证号", "ID number", pii="TRUE"),
     q("text", "idn2", "证件号", "ID", constraint=r"regex(., '^\d{17}[\dX]$')"),
     q("integer", "age", "年龄", "Age", constraint=". >= 0 and . <= 120",
@@ -89,14 +90,16 @@ EVERYTHING = [
       constraint="string-length(.) <= 500"),
     q("end group", None),
     q("date", "moved", "迁入", "Moved in", constraint=". >= date('2000-01-01') and . <= today()"),
-    q("time", "visit_time", "时间", "Time", min="08:30", max="17:00"),
+    q("time", "visit_time", "时间", "Time", min="08:30", max="17:00",
+      **{"constraint_message::中文 (zh)": "工作时间内", "constraint_message::English (en)":
+         "Office hours"}),
     q("select_multiple tags", "tags", "标签", "Tags",
       constraint="count-selected(.) >= 1 and count-selected(.) <= 2", sensitive="yes"),
     q("note", "intro", "以下选填", "Optional from here", relevant="not(selected(${tags}, 'a'))"),
     q("range", "score", "满意度", "Satisfaction", parameters="start=1 end=7 step=1",
       appearance="rating"),
     q("rating", "stars", "星级", "Stars"),
-    q("textarea", "story", "情况", "Story"),
+    q("textarea", "story", "情况", "Story", constraint_message="太长了"),
     q("begin repeat", "kids", "子女", "Child", repeat_count="2",
       relevant="${age} >= 18 and (${employed} != 'yes' or ${income} < 1000)"),
     q("integer", "kage", "年龄", "Age"),
@@ -132,7 +135,7 @@ EXPECTED = {
              "pii": True},
             {"name": "idn2", "type": "id_number", "label": {"zh": "证件号", "en": "ID"}},
             {"name": "age", "type": "integer", "label": {"zh": "年龄", "en": "Age"},
-             "min": 0, "max": 120},
+             "min": 0, "max": 120, "constraint_message": {"zh": "0到120"}},
             {"name": "income", "type": "decimal", "label": {"zh": "收入", "en": "Income"},
              "prefill": False, "min": 0, "max": 9999.5},
             {"name": "employed", "type": "select_one", "label": {"zh": "就业", "en": "Employed"},
@@ -145,7 +148,8 @@ EXPECTED = {
             {"name": "moved", "type": "date", "label": {"zh": "迁入", "en": "Moved in"},
              "min": "2000-01-01", "max": "today"},
             {"name": "visit_time", "type": "time", "label": {"zh": "时间", "en": "Time"},
-             "min": "08:30", "max": "17:00"},
+             "min": "08:30", "max": "17:00",
+             "constraint_message": {"zh": "工作时间内", "en": "Office hours"}},
             {"name": "tags", "type": "select_multiple", "label": {"zh": "标签", "en": "Tags"},
              "sensitive": True, "min_selected": 1, "max_selected": 2, "choices": [
                  {"value": v, "label": v.upper()} for v in "abc"]},
@@ -154,7 +158,8 @@ EXPECTED = {
             {"name": "score", "type": "rating", "label": {"zh": "满意度", "en": "Satisfaction"},
              "max": 7},
             {"name": "stars", "type": "rating", "label": {"zh": "星级", "en": "Stars"}},
-            {"name": "story", "type": "textarea", "label": {"zh": "情况", "en": "Story"}},
+            {"name": "story", "type": "textarea", "label": {"zh": "情况", "en": "Story"},
+             "constraint_message": "太长了"},
             {"name": "kids", "type": "repeat", "label": {"zh": "子女", "en": "Child"},
              "show_if": {"all": [{"question": "age", "gte": 18}, {"any": [
                  {"question": "employed", "not_equals": "yes"},
@@ -181,7 +186,9 @@ def test_every_mapped_feature_is_read_into_the_definition():
     with messages_in("en"):
         spec, notes = xlsform.load(data)
     assert spec.question("kids").min_items == 2 and spec.question("school").show_if.op == "lte"
-    assert notes == ["survey row 8 (constraint_message): Doorstep says its own message for this "
+    assert spec.question("age").constraint_message.get("en") == "0到120"
+    assert spec.question("story").constraint_message.get("en") == "太长了"
+    assert notes == ["survey row 5 (constraint_message): Doorstep says its own message for this "
                      "check; this one is not kept"]
 
 
@@ -481,8 +488,8 @@ def test_forms_check_takes_a_workbook(cli, tmp_path):
         "1 problem(s) in bad.xlsx"]
     assert "不支持计算" in cli("forms", "check", str(bad)).stderr
     noted = tmp_path / "noted.xlsx"
-    noted.write_bytes(book([q("integer", "n", "数", "N", constraint=". <= 9",
-                              constraint_message="太大")]))
+    noted.write_bytes(book([q("phone", "n", "数", "N", constraint="regex(., '^1[3-9][0-9]{9}$')",
+                              constraint_message="不对")]))
     result = cli("forms", "check", str(noted), "--lang", "en")
     assert (result.exit_code, result.stdout) == (0, "ok: t v1 (1 questions)\n")
     assert result.stderr == ("note: noted.xlsx: survey row 2 (constraint_message): Doorstep says "

@@ -17,6 +17,7 @@ from flask_wtf.csrf import generate_csrf
 from wtforms.fields import FieldList, FormField
 
 from service.config import ROOT
+from service.i18n import current_lang
 from service.collect import bp
 from service.storage.models import Submission
 from peewee import fn
@@ -56,8 +57,11 @@ def _assets():
 
 @bp.app_template_filter("check_rules")
 def check_rules(q) -> str:
-    """The type rules of a question as JSON for static/checks.js (the same rules wtf.py applies)."""
+    """The type rules of a question as JSON for static/checks.js (the same rules wtf.py applies),
+    with its constraint_message in the page's language."""
     rules = q.qtype.rules(q)
+    if q.constraint_message is not None:
+        rules["msg"] = q.constraint_message.get(current_lang())
     return json.dumps({k: str(v) if isinstance(v, Decimal) else v
                        for k, v in rules.items() if v is not None},
                       ensure_ascii=False, separators=(",", ":"))

@@ -43,6 +43,17 @@ def text(check, ctx, value, required=False) -> Text | None:
     return None
 
 
+def constraint_message(check, ctx, data, kw, bounds=()) -> None:
+    """The question's own message for its bounds check. `bounds`: the keys of which one must be
+    declared for the message to be ever said (none: the type always has a bound)."""
+    if "constraint_message" not in data:
+        return
+    kw["constraint_message"] = text(check, f"{ctx} constraint_message", data["constraint_message"],
+                                    required=True)
+    if bounds and all(kw.get(key) is None for key in bounds):
+        check.problem(ctx, f"constraint_message explains a bound: declare {' or '.join(bounds)}")
+
+
 def whole(check, ctx, data, key, default, minimum):
     """A whole number from `minimum` (or `default` when the key is absent)."""
     value = data.get(key, default)

@@ -83,6 +83,9 @@ class Question:
     min_selected: int | None = None
     max_selected: int | None = None
     max_length: int | None = None
+    #: said instead of the built-in message when this question's own bounds check fails (range,
+    #: length, count of choices); never for `required` nor for a malformed answer
+    constraint_message: Text | None = None
     min_items: int = 0
     max_items: int | None = None
     questions: tuple[Question, ...] = ()  # for repeat groups

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import get_locale, lazy_gettext as _l
 from wtforms.validators import StopValidation, ValidationError
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -98,11 +98,22 @@ def finite_decimal(form, field):
         raise StopValidation(_l("Enter a number, e.g. 2.5."))
 
 
-class Range:
-    """min/max for numbers, with a message that names the bounds."""
+class Bounds:
+    """A question's own bounds check. `message` (the question's `constraint_message`, a model
+    Text) is said instead of the built-in sentence when the check fails, in the page's language."""
 
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
+    def __init__(self, low=None, high=None, message=None):
+        self.low, self.high, self.message = low, high, message
+
+    def refuse(self, builtin):
+        if self.message is not None:
+            locale = get_locale()
+            builtin = self.message.get(locale.language if locale else "zh")
+        raise ValidationError(builtin)
+
+
+class Range(Bounds):
+    """min/max for numbers, with a message that names the bounds."""
 
     def __call__(self, form, field):
         value = field.data
@@ -110,18 +121,19 @@ class Range:
             return
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
             if self.low is not None and self.high is not None:
-                raise ValidationError(_l("Enter a number from %(low)s to %(high)s.",
-                                         low=self.low, high=self.high))
+                self.refuse(_l("Enter a number from %(low)s to %(high)s.",
+                               low=self.low, high=self.high))
             if self.low is not None:
-                raise ValidationError(_l("Enter a number of at least %(low)s.", low=self.low))
-            raise ValidationError(_l("Enter a number of at most %(high)s.", high=self.high))
+                self.refuse(_l("Enter a number of at least %(low)s.", low=self.low))
+            self.refuse(_l("Enter a number of at most %(high)s.", high=self.high))
 
 
-class DateRange:
+class DateRange(Bounds):
     """min/max for dates; 'today' is resolved when the answer arrives, in the office's time zone."""
 
-    def __init__(self, low=None, high=None, today=None):
-        self.low, self.high, self.today = low, high, today
+    def __init__(self, low=None, high=None, today=None, message=None):
+        super().__init__(low, high, message)
+        self.today = today
 
     def _bound(self, value):
         if value is None:
@@ -134,42 +146,36 @@ class DateRange:
             return
         low, high = self._bound(self.low), self._bound(self.high)
         if low is not None and value < low:
-            raise ValidationError(_l("Enter a date on or after %(date)s.", date=low.isoformat()))
+            self.refuse(_l("Enter a date on or after %(date)s.", date=low.isoformat()))
         if high is not None and value > high:
-            raise ValidationError(_l("Enter a date on or before %(date)s.", date=high.isoformat()))
+            self.refuse(_l("Enter a date on or before %(date)s.", date=high.isoformat()))
 
 
-class Selected:
+class Selected(Bounds):
     """How many choices of a select_multiple question may be ticked."""
-
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
 
     def __call__(self, form, field):
         n = len(field.data or [])
         if self.low is not None and n < self.low:
-            raise ValidationError(_l("Choose at least %(n)s.", n=self.low))
+            self.refuse(_l("Choose at least %(n)s.", n=self.low))
         if self.high is not None and n > self.high:
-            raise ValidationError(_l("Choose at most %(n)s.", n=self.high))
+            self.refuse(_l("Choose at most %(n)s.", n=self.high))
 
 
-class MaxLength:
-    def __init__(self, limit):
-        self.limit = limit
+class MaxLength(Bounds):
+    def __init__(self, limit, message=None):
+        super().__init__(None, limit, message)
 
     def __call__(self, form, field):
-        if len(_raw(field).strip()) > self.limit:
-            raise ValidationError(_l("Keep this under %(n)s characters.", n=self.limit))
+        if len(_raw(field).strip()) > self.high:
+            self.refuse(_l("Keep this under %(n)s characters.", n=self.high))
 
 
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?$")
 
 
-class TimeRange:
+class TimeRange(Bounds):
     """A time of day as HH:MM (a browser's time input may add :SS), within min/max."""
-
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
 
     def __call__(self, form, field):
         found = TIME_RE.match(_raw(field).strip())
@@ -177,6 +183,6 @@ class TimeRange:
             raise ValidationError(_l("Enter a time as HH:MM, e.g. 09:30."))
         value = f"{int(found.group(1)):02d}:{found.group(2)}"
         if self.low is not None and value < self.low:
-            raise ValidationError(_l("Enter a time at or after %(time)s.", time=self.low))
+            self.refuse(_l("Enter a time at or after %(time)s.", time=self.low))
         if self.high is not None and value > self.high:
-            raise ValidationError(_l("Enter a time at or before %(time)s.", time=self.high))
+            self.refuse(_l("Enter a time at or before %(time)s.", time=self.high))

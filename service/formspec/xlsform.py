@@ -17,12 +17,12 @@ from pyxform.errors import PyXFormError
 from pyxform.xls2json import workbook_to_json
 from pyxform.xls2json_backends import DefinitionData
 
-from service.formspec import xlsform_expr as expr
+from service.formspec import types, xlsform_expr as expr
 from service.formspec.xlsform_book import MAX_BYTES, XLSFormError, line, open_book
 from service.formspec.xlsform_columns import (
     CHOICE_COLUMNS, FLAGS, OWN_COLUMNS, OWN_TYPES, SETTINGS, SETTINGS_TEXTS, SURVEY_COLUMNS,
     TRANSLATED, TYPES, canonical, lang_of, located, question_names, refusal, section_name,
-    text_of, yes,
+    text_of, type_refusal, yes,
 )
 from service.formspec.loader import FormError, parse
 from service.formspec.model import FormSpec
@@ -283,8 +283,6 @@ class _Adapter:
             self._repeat(el, n, raw, q)
         elif bind.get("constraint"):
             self._constraint(n, bind, q)
-        elif bind.get("jr:constraintMsg"):
-            self.problem("survey", n, "constraint_message", _("a message needs its constraint"))
         self.types[el["name"]] = q["type"]
         if kind in ("select_one", "select_multiple"):
             q["choices"] = [{"value": c["name"], "label": text_of(c.get("label"))}
@@ -298,6 +296,8 @@ class _Adapter:
                 else:
                     self.problem("survey", n, key, _("only a time question takes min and max "
                                                      "columns; use constraint"))
+        if bind.get("jr:constraintMsg"):
+            self._message(n, bind, q)
         return q
 
     def _type(self, el, n, raw) -> str | None:
@@ -310,18 +310,7 @@ class _Adapter:
         elif el["type"] in TYPES and not re.search(r"from_file|external|or_other", written):
             kind = TYPES[el["type"]]
         else:
-            if el["type"] == "calculate":
-                message = _("calculations are not supported")
-            elif re.search(r"from_file|external", written):
-                message = _("choices from a file or an external sheet are not supported")
-            elif "or_other" in written:
-                message = _("or_other is not supported: add an “other” choice and a text question")
-            else:
-                message = _("the type %(type)s is not supported (Doorstep's types: %(types)s)",
-                            type=written, types="text, integer, decimal, date, time, select_one, "
-                            "select_multiple, note, range (a rating), begin/end group, begin/end "
-                            "repeat, phone, id_number, textarea, rating")
-            self.problem("survey", n, "type", message)
+            self.problem("survey", n, "type", type_refusal(el["type"], written))
             return None
         allowed = {"text": ("multiline",), "textarea": ("multiline",),
                    "rating": ("rating",)}.get(kind, ())
@@ -362,7 +351,16 @@ class _Adapter:
                 q[key] = value.value()
             else:
                 q[key] = value
-        if bind.get("jr:constraintMsg"):
+
+    def _message(self, n, bind, q):
+        """constraint_message → the question's own, said when its bounds check fails (a text
+        always has one: its length); a format's check (mobile, ID number) says Doorstep's."""
+        kind = q["type"]
+        if not (bind.get("constraint") or kind in ("text", "textarea") or "min" in q or "max" in q):
+            self.problem("survey", n, "constraint_message", _("a message needs its constraint"))
+        elif kind in types.REGISTRY and "constraint_message" in types.get(kind).keys:
+            q["constraint_message"] = text_of(bind["jr:constraintMsg"])
+        else:
             self.notes.append(line("survey", n, "constraint_message", _(
                 "Doorstep says its own message for this check; this one is not kept")))
 

@@ -93,6 +93,20 @@ def refusal(column: str) -> str:
     return _("this column is not supported by Doorstep")
 
 
+def type_refusal(pyxform_type: str, written: str) -> str:
+    """Why a survey row's type is refused (`written`: as the workbook spells it)."""
+    if pyxform_type == "calculate":
+        return _("calculations are not supported")
+    if re.search(r"from_file|external", written):
+        return _("choices from a file or an external sheet are not supported")
+    if "or_other" in written:
+        return _("or_other is not supported: add an “other” choice and a text question")
+    return _("the type %(type)s is not supported (Doorstep's types: %(types)s)",
+             type=written, types="text, integer, decimal, date, time, select_one, "
+             "select_multiple, note, range (a rating), begin/end group, begin/end "
+             "repeat, phone, id_number, textarea, rating")
+
+
 def question_names(children) -> set[str]:
     """The question names among pyxform's elements (groups' names are not questions')."""
     names = set()

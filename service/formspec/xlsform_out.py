@@ -1,9 +1,10 @@
 """Writing a form definition as an XLSForm workbook (survey, choices, settings).
 
-What ODK and Kobo know is written as XLSForm has it (types, `relevant`, `constraint`, `repeat_count`,
-`label::中文 (zh)` / `label::English (en)`), so their tools take the workbook; what only Doorstep
-has goes in Doorstep's own columns (pii, sensitive, prefill, report, min_items, max_items, a time's
-min and max; settings ledger, description and consents), which they leave alone. Only the keys the
+What ODK and Kobo know is written as XLSForm has it (types, `relevant`, `constraint` and its
+`constraint_message`, `repeat_count`, `label::中文 (zh)` / `label::English (en)`), so their tools
+take the workbook; what only Doorstep has goes in Doorstep's own columns (pii, sensitive, prefill,
+report, min_items, max_items, a time's min and max; settings ledger, description and consents),
+which they leave alone. Only the keys the
 definition declares are written, so xlsform.py reads the workbook back to the same definition.
 """
 from __future__ import annotations
@@ -23,11 +24,12 @@ TYPES = {"text": ("text", None), "textarea": ("text", "multiline"), "phone": ("t
          "decimal": ("decimal", None), "date": ("date", None), "time": ("time", None),
          "note": ("note", None), "select_one": ("select_one", None),
          "select_multiple": ("select_multiple", None), "rating": ("range", "rating")}
-SURVEY = ("type", "name", "label", "hint", "required", "relevant", "constraint", "appearance",
+SURVEY = ("type", "name", "label", "hint", "required", "relevant", "constraint",
+          "constraint_message", "appearance",
           "parameters", "repeat_count", "min_items", "max_items", "min", "max", "pii",
           "sensitive", "prefill", "report")
 ALWAYS = ("type", "name", "label", "hint", "required", "relevant", "constraint")
-TRANSLATED = ("label", "hint")
+TRANSLATED = ("label", "hint", "constraint_message")
 SETTINGS_TEXTS = ("description", "consent", "consent_label", "sensitive_consent",
                   "sensitive_consent_label")
 

@@ -48,7 +48,7 @@ class SelectOne(QuestionType):
 
 class SelectMultiple(SelectOne):
     name = "select_multiple"
-    keys = frozenset({"choices", "min_selected", "max_selected"})
+    keys = frozenset({"choices", "min_selected", "max_selected", "constraint_message"})
     multiple = True
     condition_kind = "multi"
 
@@ -61,11 +61,13 @@ class SelectMultiple(SelectOne):
             check.problem(ctx, "min_selected is larger than max_selected")
         if lo is not None and n and lo > n:
             check.problem(ctx, "min_selected is larger than the number of choices")
+        declare.constraint_message(check, ctx, data, kw, ("min_selected", "max_selected"))
 
     def field(self, q):
         return fields.SelectMultipleField(
             choices=[SelectChoice(c.value) for c in q.choices], invalid_choice_message=NOT_A_CHOICE,
-            validators=[v.Presence(q.required), v.Selected(q.min_selected, q.max_selected)])
+            validators=[v.Presence(q.required), v.Selected(q.min_selected, q.max_selected,
+                                                           q.constraint_message)])
 
     def clean(self, q, data):
         chosen = set(data or [])

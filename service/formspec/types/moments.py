@@ -17,17 +17,19 @@ def _today():
 
 class Date(QuestionType):
     name = "date"
-    keys = frozenset({"min", "max"})
+    keys = frozenset({"min", "max", "constraint_message"})
     condition_kind = "date"
     stats = "months"
 
     def declare(self, check, ctx, data, kw):
         kw["min"] = declare.date_bound(check, ctx, data, "min")
         kw["max"] = declare.date_bound(check, ctx, data, "max")
+        declare.constraint_message(check, ctx, data, kw, ("min", "max"))
 
     def field(self, q):
         return fields.DateField(format="%Y-%m-%d", validators=[
-            v.Presence(q.required), v.DateRange(q.min, q.max, today=_today)])
+            v.Presence(q.required), v.DateRange(q.min, q.max, today=_today,
+                                                         message=q.constraint_message)])
 
     def clean(self, q, data):
         return None if data is None or data == "" else data.isoformat()
@@ -49,7 +51,7 @@ class Time(QuestionType):
     """A time of day, stored as "HH:MM" (which orders as text)."""
 
     name = "time"
-    keys = frozenset({"min", "max"})
+    keys = frozenset({"min", "max", "constraint_message"})
     stats = "hours"
     messages = {"time": _l("Enter a time as HH:MM, e.g. 09:30."),
                 "time_after": _l("Enter a time at or after %(time)s."),
@@ -60,9 +62,11 @@ class Time(QuestionType):
         kw["max"] = declare.time_bound(check, ctx, data, "max")
         if kw["min"] and kw["max"] and kw["min"] > kw["max"]:
             check.problem(ctx, "min is later than max")
+        declare.constraint_message(check, ctx, data, kw, ("min", "max"))
 
     def field(self, q):
-        return fields.StringField(validators=[v.Presence(q.required), v.TimeRange(q.min, q.max)])
+        return fields.StringField(validators=[
+            v.Presence(q.required), v.TimeRange(q.min, q.max, q.constraint_message)])
 
     def clean(self, q, data):
         return declare.time_text(data) if data else None

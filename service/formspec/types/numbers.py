@@ -12,7 +12,7 @@ from service.formspec.types.base import QuestionType
 class Number(QuestionType):
     """Shared by the numeric types: stored rows carry `number`, statistics are numbers."""
 
-    keys = frozenset({"min", "max"})
+    keys = frozenset({"min", "max", "constraint_message"})
     numeric = True
     condition_kind = "number"
     stats = "numbers"
@@ -23,6 +23,7 @@ class Number(QuestionType):
         kw["max"] = declare.number(check, ctx, data, "max", self.integer)
         if kw["min"] is not None and kw["max"] is not None and kw["min"] > kw["max"]:
             check.problem(ctx, "min is larger than max")
+        declare.constraint_message(check, ctx, data, kw, ("min", "max"))
 
 
 class Integer(Number):
@@ -30,7 +31,7 @@ class Integer(Number):
 
     def field(self, q):
         return fields.IntegerField(validators=[v.Presence(q.required), v.integer_text,
-                                               v.Range(q.min, q.max)])
+                                               v.Range(q.min, q.max, q.constraint_message)])
 
     def typed(self, q, text):
         return int(text)
@@ -50,7 +51,7 @@ class DecimalNumber(Number):
 
     def field(self, q):
         return fields.DecimalField(validators=[v.Presence(q.required), v.finite_decimal,
-                                               v.Range(q.min, q.max)])
+                                               v.Range(q.min, q.max, q.constraint_message)])
 
     def clean(self, q, data):
         return None if data is None or data == "" else str(data)

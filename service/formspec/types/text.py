@@ -10,16 +10,17 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
 
 class Text(Textual):
     name = "text"
-    keys = frozenset({"max_length"})
+    keys = frozenset({"max_length", "constraint_message"})
     default_length = 200
     multiline = False
 
     def declare(self, check, ctx, data, kw):
         kw["max_length"] = declare.whole(check, ctx, data, "max_length", self.default_length,
                                          minimum=1)
+        declare.constraint_message(check, ctx, data, kw)
 
     def validators(self, q):
-        return [v.MaxLength(q.max_length)]
+        return [v.MaxLength(q.max_length, q.constraint_message)]
 
     def sample(self, q, rng, today):
         return (rng.choice(SURNAMES) + rng.choice(GIVEN))[:q.max_length]
