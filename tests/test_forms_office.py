@@ -1,0 +1,266 @@
+"""Forms made by the office, through /admin/forms (issue 14): a workbook uploaded becomes a draft,
+previewed in words and as the phone shows it in both languages, then published (the public page
+serves it at once), discarded, closed and reopened; a file that is not a form's workbook, or one
+that would turn a ledger form plain, gets one clear message and stores nothing. Admins only, unless
+MANAGERS_MAY_PUBLISH_FORMS lets managers too."""
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+
+from service.storage.db import db
+from service.storage.models import AuditEvent
+
+from .conftest import csrf_token, hidden, make_app
+from .test_forms_db import POLL, poll, rows, versions
+from .test_xlsform import FILES, book, q
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path, FORMS_CHECK_SECONDS=0)
+
+
+def survey() -> bytes:
+    """Two sections; a condition on a choice, an identifying and a sensitive question."""
+    return book([
+        q("begin group", "work", "工作", "Work"),
+        q("select_one job", "job", "就业状况", "Employment", required="yes"),
+        q("integer", "age", "年龄", "Age"),
+        q("text", "why", "原因", "Why", relevant="${job} = 'out'"),
+        q("text", "pension", "养老金", "Pension", relevant="${job} != 'out' and ${age} >= 60"),
+        q("end group", None),
+        q("begin group", "you", "您", "You"),
+        q("phone", "mobile", "手机", "Mobile", pii="yes"),
+        q("select_one yn", "ill", "是否患病", "Ill?", sensitive="yes"),
+        q("end group", None),
+    ], choices=[{"list_name": "job", "name": "in", "label::中文 (zh)": "在职",
+                 "label::English (en)": "Employed"},
+                {"list_name": "job", "name": "out", "label::中文 (zh)": "失业",
+                 "label::English (en)": "Unemployed"},
+                {"list_name": "yn", "name": "yes", "label::中文 (zh)": "是",
+                 "label::English (en)": "Yes"},
+                {"list_name": "yn", "name": "no", "label::中文 (zh)": "否",
+                 "label::English (en)": "No"}],
+        settings={**POLL, "sensitive_consent": "以下涉及健康", "sensitive_consent_en":
+                  "Health questions follow", "sensitive_consent_label": "我同意",
+                  "sensitive_consent_label_en": "I agree"})
+
+
+def upload(client, data: bytes, name="poll.xlsx"):
+    return client.post("/admin/forms", data={"csrf_token": csrf_token(client),
+                                             "file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def post(client, path):
+    return client.post(path, data={"csrf_token": csrf_token(client)})
+
+
+def events():
+    with db.connection_context():
+        return [(e.action, e.username, json.loads(e.detail).get("version")) for e in
+                AuditEvent.select().where(AuditEvent.action.startswith("form_"))
+                .order_by(AuditEvent.id)]
+
+
+def test_an_upload_is_previewed_in_words_and_on_two_phones_then_published(office, client):
+    admin = office.client("admin")
+    assert admin.get("/admin/forms").status_code == 200
+    done = upload(admin, survey())
+    assert done.status_code == 302 and done.location.endswith("/admin/forms/poll/draft")
+    assert versions() == [(1, False)] and client.get("/f/poll").status_code == 404
+    page = admin.get("/admin/forms/poll/draft").text
+    assert "Opinion poll" in page and "poll v1" in page
+    shown = dict(re.findall(r'data-q="(\w+)".*?class="shown">(.*?)</td>', page, re.S))
+    assert shown["why"] == "shown when Employment is Unemployed"
+    assert shown["pension"] == "shown when Employment is not Unemployed and Age ≥ 60"
+    assert shown["job"] == "always"
+    assert re.search(r'data-q="mobile".*?class="tag pii"', page, re.S)
+    assert re.search(r'data-q="ill".*?class="tag sensitive"', page, re.S)
+    assert not re.search(r'data-q="job"[^\n]*\n[^\n]*\n[^\n]*\n[^\n]*\n[^\n]*class="tag', page)
+    frames = re.findall(r'<iframe src="([^"]+)"[^>]*data-lang="(\w+)" width="360"', page)
+    assert [lang for _src, lang in frames] == ["zh", "en"]
+    zh, en = (admin.get(src) for src, _lang in frames)
+    assert zh.status_code == en.status_code == 200
+    assert "就业状况" in zh.text and "失业" in zh.text and 'lang="zh-CN"' in zh.text
+    assert "Employment" in en.text and "Unemployed" in en.text and '<html lang="en"' in en.text
+    for frame in (zh, en):      # the public page's markup, that cannot be sent
+        assert 'class="survey" method="get"' in frame.text
+        assert re.search(r'<button type="submit" class="primary" disabled>', frame.text)
+        assert "outbox.js" not in frame.text and "form.js" in frame.text
+    assert admin.post(frames[0][0]).status_code == 405
+    assert admin.get("/admin/forms/poll/draft/phone/fr").status_code == 404
+    # the office's language is not changed by the frames
+    assert "Opinion poll" in admin.get("/admin/forms/poll/draft").text
+    zh_office = admin.get("/admin/forms/poll/draft?lang=zh").text
+    shown = dict(re.findall(r'data-q="(\w+)".*?class="shown">(.*?)</td>', zh_office, re.S))
+    assert shown["why"] == "当就业状况为失业时显示"
+    assert shown["pension"] == "当就业状况不为失业且年龄 ≥ 60时显示"
+    assert "身份信息" in zh_office and "敏感" in zh_office and "手机上的样子" in zh_office
+    done = post(admin, "/admin/forms/poll/publish")
+    assert done.status_code == 302
+    page = client.get("/f/poll")
+    assert page.status_code == 200 and "就业状况" in page.text
+    assert versions() == [(1, True)]
+    assert events() == [("form_imported", "admin", 1), ("form_published", "admin", 1)]
+    assert admin.get("/admin/forms/poll/draft").status_code == 404       # no draft any more
+    listing = admin.get("/admin/forms?lang=en").text
+    assert re.search(r'data-form="poll" data-state="published"', listing)
+    assert "published v1" in listing and "/admin/forms/poll/form.xlsx?version=1" in listing
+
+
+def test_a_new_version_shows_what_it_changes_and_the_served_one_stays_until_published(
+        office, client):
+    admin = office.client("admin")
+    upload(admin, poll())
+    post(admin, "/admin/forms/poll/publish")
+    same = upload(admin, poll())
+    assert same.status_code == 302 and same.location.endswith("/admin/forms")
+    assert "nothing was stored" in admin.get("/admin/forms").text and versions() == [(1, True)]
+    upload(admin, book([q("text", "why", "为什么", "Why")], settings=POLL))
+    page = admin.get("/admin/forms/poll/draft").text
+    assert re.search(r"Questions added: Why</p>", page)
+    assert re.search(r"Questions removed: Happy\?</p>", page)
+    assert "Version 1 is served now" in page
+    assert "你满意吗" in client.get("/f/poll").text                      # v1 still served
+    assert post(admin, "/admin/forms/poll/discard").status_code == 302
+    assert versions() == [(1, True)] and "你满意吗" in client.get("/f/poll").text
+    upload(admin, book([q("text", "why", "为什么", "Why")], settings=POLL))
+    post(admin, "/admin/forms/poll/publish")
+    assert "为什么" in client.get("/f/poll").text and versions() == [(1, True), (2, True)]
+    assert [a for a, _u, _v in events()] == ["form_imported", "form_published", "form_imported",
+                                             "form_draft_discarded", "form_imported",
+                                             "form_published"]
+
+
+def test_a_draft_of_a_new_form_discarded_leaves_nothing(office):
+    admin = office.client("admin")
+    before = rows()
+    upload(admin, poll())
+    post(admin, "/admin/forms/poll/discard")
+    assert versions() == [] and 'data-form="poll"' not in admin.get("/admin/forms").text
+    assert rows()[:2] == before[:2]
+
+
+BAD = {**{case: (data, message) for case, (data, message) in FILES.items()
+          if case not in ("too large",)},
+       "a form with problems": (
+           book([q("calculate", "c", calculation="1")], settings={**POLL, "version": "x"}),
+           "settings row 2 (version): the version must be a whole number from 1")}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_file_that_is_not_a_forms_workbook_gets_its_problems_and_stores_nothing(office, case):
+    admin = office.client("admin")
+    before = rows()
+    data, message = BAD[case]
+    page = upload(admin, data)
+    assert page.status_code == 400
+    problems = re.search(r'id="upload-problems">(.*?)</div>', page.text, re.S)
+    assert problems, page.text
+    lines = re.findall(r'<li class="error">(.*?)</li>', problems.group(1))
+    assert lines and lines[0].startswith(message[:30].replace("'", "&#39;")), lines
+    assert rows() == before
+
+
+def test_problems_are_said_in_chinese_to_a_chinese_office(office):
+    admin = office.client("admin")
+    admin.set_cookie("lang", "zh")
+    page = upload(admin, b"id: t\n")
+    assert page.status_code == 400
+    assert "没有保存任何内容" in page.text and "这不是 Excel 工作簿（.xlsx）。" in page.text
+
+
+def test_a_workbook_over_the_upload_limit_is_the_friendly_413(office):
+    office.app.config["MAX_CONTENT_LENGTH"] = 64 * 1024    # kept in memory by the test client
+    admin = office.client("admin")
+    before = rows()
+    page = upload(admin, poll() + bytes(64 * 1024))
+    assert page.status_code == 413 and "too large" in page.text
+    assert rows() == before
+
+
+def test_a_workbook_turning_a_ledger_form_plain_is_refused_and_stores_nothing(office):
+    admin = office.client("admin")
+    before = rows()
+    page = upload(admin, poll(settings={"form_id": "ledger"}))
+    assert page.status_code == 400
+    assert "is a ledger form" in page.text and "nothing was stored" in page.text
+    assert rows() == before
+
+
+def test_no_file_or_no_token_stores_nothing(office):
+    admin = office.client("admin")
+    before = rows()
+    page = admin.post("/admin/forms", data={"csrf_token": csrf_token(admin)})
+    assert page.status_code == 400 and "Choose a workbook to upload." in page.text
+    assert admin.post("/admin/forms", data={"file": (io.BytesIO(poll()), "p.xlsx")},
+                      content_type="multipart/form-data").status_code == 400
+    assert rows() == before
+
+
+def test_close_and_reopen(office, client):
+    admin = office.client("admin")
+    upload(admin, poll())
+    assert post(admin, "/admin/forms/poll/close").status_code == 302
+    assert "is a draft: publish it first" in admin.get("/admin/forms").text
+    post(admin, "/admin/forms/poll/publish")
+    assert post(admin, "/admin/forms/poll/close").status_code == 302
+    assert client.get("/f/poll").status_code == 410
+    assert 'data-form="poll" data-state="closed"' in admin.get("/admin/forms").text
+    assert post(admin, "/admin/forms/poll/reopen").status_code == 302
+    assert client.get("/f/poll").status_code == 200
+    assert post(admin, "/admin/forms/kitchen/close").status_code == 302      # a seed form too
+    assert client.get("/f/kitchen").status_code == 410
+    assert post(admin, "/admin/forms/nope/close").status_code == 404
+    assert admin.post("/admin/forms/poll/close").status_code == 400           # no token
+    assert [a for a, _u, _v in events()] == [
+        "form_imported", "form_published", "form_closed", "form_reopened", "form_closed"]
+
+
+PAGES = ["/admin/forms", "/admin/forms/poll/draft", "/admin/forms/poll/draft/phone/zh"]
+POSTS = ["/admin/forms", "/admin/forms/poll/publish", "/admin/forms/poll/discard",
+         "/admin/forms/kitchen/close", "/admin/forms/kitchen/reopen"]
+
+
+@pytest.mark.parametrize("who", ["sv1", "mgr1"])
+def test_surveyors_and_managers_get_404(office, who):
+    upload(office.client("admin"), poll())
+    user = office.client(who)
+    token = csrf_token(user)
+    before = rows()
+    for path in PAGES:
+        assert user.get(path).status_code == 404, path
+    for path in POSTS:
+        assert user.post(path, data={"csrf_token": token}).status_code == 404, path
+    assert "/admin/forms\"" not in user.get("/admin/").text
+    assert rows() == before
+
+
+def test_managers_may_publish_when_the_setting_says_so(office, client):
+    office.app.config["MANAGERS_MAY_PUBLISH_FORMS"] = True
+    manager = office.client("mgr1")
+    assert 'href="/admin/forms"' in manager.get("/admin/").text
+    assert upload(manager, poll()).status_code == 302
+    assert post(manager, "/admin/forms/poll/publish").status_code == 302
+    assert client.get("/f/poll").status_code == 200
+    assert events() == [("form_imported", "mgr1", 1), ("form_published", "mgr1", 1)]
+    assert office.client("sv1").get("/admin/forms").status_code == 404
+
+
+def test_the_setting_is_read_from_the_environment(tmp_path, monkeypatch):
+    from service import config
+    monkeypatch.setenv("MANAGERS_MAY_PUBLISH_FORMS", "1")
+    assert config.load(str(tmp_path), {"SECRET_KEY": "x"})["MANAGERS_MAY_PUBLISH_FORMS"] is True
+    monkeypatch.delenv("MANAGERS_MAY_PUBLISH_FORMS")
+    assert config.load(str(tmp_path), {"SECRET_KEY": "x"})["MANAGERS_MAY_PUBLISH_FORMS"] is False
+
+
+def test_the_upload_page_carries_its_token_and_limit(office):
+    page = office.client("admin").get("/admin/forms").text
+    assert hidden(page, "csrf_token") and "at most 1024 KB" in page
+    assert 'accept' in page or 'type="file"' in page
