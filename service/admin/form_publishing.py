@@ -55,6 +55,7 @@ def _apply(action: str, do, **detail):
 @policy.requires("forms.manage")
 def forms_page(upload=None, problems=None):
     catalog = _catalog()
+    catalog.refresh(force=True)     # a change made through another worker shows at once here
     states = {f.form_id: f for f in Form.select()}
     ids = sorted(set(states) | {spec.id for spec in catalog})
     counts = {}
@@ -114,6 +115,7 @@ def form_draft(form_id):
     """The draft in words and as the phone shows it, with publish and discard buttons."""
     draft = _draft_or_404(form_id)
     lang = current_lang()
+    _catalog().refresh(force=True)
     served = _catalog().get(form_id)
     return render_template("admin/form_draft.html", spec=draft, served=served,
                            sections=summary.lines(draft, lang),
