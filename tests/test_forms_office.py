@@ -92,6 +92,7 @@ def test_an_upload_is_previewed_in_words_and_on_two_phones_then_published(office
         assert 'class="survey" method="get"' in frame.text
         assert re.search(r'<button type="submit" class="primary" disabled>', frame.text)
         assert "outbox.js" not in frame.text and "form.js" in frame.text
+        assert 'class="langs"' not in frame.text     # one language per frame: no switch
     assert admin.post(frames[0][0]).status_code == 405
     assert admin.get("/admin/forms/poll/draft/phone/fr").status_code == 404
     # the office's language is not changed by the frames
@@ -111,6 +112,21 @@ def test_an_upload_is_previewed_in_words_and_on_two_phones_then_published(office
     listing = admin.get("/admin/forms?lang=en").text
     assert re.search(r'data-form="poll" data-state="published"', listing)
     assert "published v1" in listing and "/admin/forms/poll/form.xlsx?version=1" in listing
+    assert re.search(r'data-form="kitchen" data-state="published"', listing)   # the seeds too
+    assert 'href="/admin/forms/kitchen"' in listing                          # its dashboard
+
+
+def test_a_new_version_of_a_seed_form_is_a_draft_next_to_the_served_file(office, client):
+    admin = office.client("admin")
+    kitchen = book([q("text", "name", "姓名", "Name")], settings={
+        "form_id": "kitchen", "form_title": "厨房", "form_title_en": "Kitchen", "version": "1"})
+    assert upload(admin, kitchen).status_code == 302
+    page = admin.get("/admin/forms/kitchen/draft").text
+    assert "kitchen v2" in page and "Questions removed:" in page
+    assert client.get("/f/kitchen").status_code == 200 and 'name="employed"' in \
+        client.get("/f/kitchen").text                     # the file's version is still served
+    post(admin, "/admin/forms/kitchen/publish")
+    assert 'name="employed"' not in client.get("/f/kitchen").text
 
 
 def test_a_new_version_shows_what_it_changes_and_the_served_one_stays_until_published(
