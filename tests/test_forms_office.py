@@ -11,10 +11,12 @@ import re
 
 import pytest
 
+from service.cli.forms import messages_in
+from service.formspec import load_file, parse, summary
 from service.storage.db import db
 from service.storage.models import AuditEvent
 
-from .conftest import csrf_token, hidden, make_app
+from .conftest import TEST_FORMS, csrf_token, hidden, make_app
 from .test_forms_db import POLL, poll, rows, versions
 from .test_xlsform import FILES, book, q
 
@@ -279,4 +281,34 @@ def test_the_setting_is_read_from_the_environment(tmp_path, monkeypatch):
 def test_the_upload_page_carries_its_token_and_limit(office):
     page = office.client("admin").get("/admin/forms").text
     assert hidden(page, "csrf_token") and "at most 1024 KB" in page
-    assert 'accept' in page or 'type="file"' in page
+    assert 'accept=".xlsx"' in page and 'type="file"' in page
+
+
+def test_every_condition_is_said_in_words_in_both_languages():
+    """summary.words, for each kind of `show_if`: what the preview's summary shows."""
+    cond = load_file(TEST_FORMS / "conditions.yaml")
+    kind = {"name": "tags", "type": "select_multiple", "label": {"zh": "标签", "en": "Tags"},
+            "choices": [{"value": "a", "label": {"zh": "甲", "en": "A"}},
+                        {"value": "b", "label": {"zh": "乙", "en": "B"}}]}
+    more = parse({"id": "w", "version": 1, "title": {"zh": "词", "en": "Words"}, "sections": [
+        {"title": {"zh": "一", "en": "One"}, "questions": [
+            kind,
+            {"name": "x", "type": "text", "label": "x", "show_if": {"question": "tags",
+                                                                    "equals": "a"}},
+            {"name": "y", "type": "text", "label": "y", "show_if": {"not": {
+                "question": "tags", "in": ["a", "b"]}}},
+            {"name": "z", "type": "text", "label": "z", "show_if": {"question": "x",
+                                                                    "answered": False}}]}]},
+        where="w")
+    def said(lang):
+        with messages_in(lang):
+            return {q.name: summary.words(spec, q.show_if, lang) for spec in (cond, more)
+                    for q in spec.all_questions() if q.show_if}
+    en, zh = said("en"), said("zh")
+    assert en["why"] == "Employed is No" and zh["why"] == "就业为否"
+    assert en["since"] == "Why is answered" and zh["since"] == "已回答“原因”"
+    assert en["pension"] == "Age > 59 and (Employed is No or Since when < 2000-01-01)"
+    assert zh["pension"] == "年龄 > 59且(就业为否或自何时 < 2000-01-01)"
+    assert en["x"] == "Tags includes A" and zh["x"] == "标签包含甲"
+    assert en["y"] == "not (Tags includes one of A, B)" and zh["y"] == "并非（标签包含甲、乙之一）"
+    assert en["z"] == "x is not answered" and zh["z"] == "未回答“x”"

@@ -5,7 +5,7 @@ reopened here too. Each change is service/formspec/publishing.py's, as `doorstep
 with one audit event in the same transaction; a refused one stores nothing and says why."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, url_for
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -23,7 +23,8 @@ from service.storage.form_models import Form, FormVersion
 
 class UploadForm(FlaskForm):
     file = FileField(_l("Workbook (XLSForm, .xlsx)"),
-                     validators=[FileRequired(message=_l("Choose a workbook to upload."))])
+                     validators=[FileRequired(message=_l("Choose a workbook to upload."))],
+                     render_kw={"accept": ".xlsx"})
 
 
 def _catalog():
