@@ -312,3 +312,30 @@ def test_every_condition_is_said_in_words_in_both_languages():
     assert en["x"] == "Tags includes A" and zh["x"] == "标签包含甲"
     assert en["y"] == "not (Tags includes one of A, B)" and zh["y"] == "并非（标签包含甲、乙之一）"
     assert en["z"] == "x is not answered" and zh["z"] == "未回答“x”"
+
+
+def test_a_change_colliding_with_another_at_the_same_moment_says_so_and_stores_nothing(
+        office, monkeypatch):
+    from peewee import IntegrityError
+
+    from service.formspec import publishing
+    admin = office.client("admin")
+    before = rows()
+
+    def collide(catalog, spec, publish=False):
+        raise IntegrityError("UNIQUE constraint failed: formversion.form_id, formversion.version")
+    monkeypatch.setattr(publishing, "import_spec", collide)
+    page = upload(admin, poll())
+    assert page.status_code == 400
+    assert "Another change to this form was being stored at the same time" in page.text
+    assert rows() == before
+
+
+def test_what_the_workbook_says_that_is_not_kept_is_said_once_after_the_upload(office):
+    admin = office.client("admin")
+    data = poll("你满意吗", q("integer", "age", "年龄", "Age", constraint=". >= 0",
+                              **{"constraint_message::English (en)": "at least 0"}))
+    assert upload(admin, data).status_code == 302
+    page = admin.get("/admin/forms/poll/draft").text
+    assert re.search(r'class="flash" role="status">survey row 3 \(constraint_message\): Doorstep '
+                     r"says its own message for this check; this one is not kept", page)

@@ -89,13 +89,15 @@ def form_upload():
     name = upload.file.data.filename or ""
     data = upload.file.data.read()
     try:
-        spec, _notes = xlsform.load(data, current_app.config["MAX_CONTENT_LENGTH"])
+        spec, notes = xlsform.load(data, current_app.config["MAX_CONTENT_LENGTH"])
     except xlsform.XLSFormError as exc:
         return forms_page(upload, exc.problems), 400
     outcome = _apply("form_imported", lambda catalog: publishing.import_spec(catalog, spec),
                      file=name, publish=False)
     if outcome is None:
         return forms_page(upload), 400
+    for line in notes:      # what the workbook says that Doorstep does not keep (not refusals)
+        flash(line)
     if outcome.change == "unchanged":
         flash(_("The workbook is the same as version %(version)s of this form: nothing was "
                 "stored.", version=outcome.version))
