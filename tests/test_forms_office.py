@@ -339,3 +339,16 @@ def test_what_the_workbook_says_that_is_not_kept_is_said_once_after_the_upload(o
     page = admin.get("/admin/forms/poll/draft").text
     assert re.search(r'class="flash" role="status">survey row 3 \(constraint_message\): Doorstep '
                      r"says its own message for this check; this one is not kept", page)
+
+
+def test_a_new_ledger_form_is_previewed_and_published_like_any_other(office):
+    admin = office.client("admin")
+    ledger = book([q("text", "address", "地址", "Address", required="yes")],
+                  settings={**POLL, "form_id": "street", "ledger": "yes"})
+    assert upload(admin, ledger).status_code == 302
+    for lang in ("zh", "en"):
+        frame = admin.get(f"/admin/forms/street/draft/phone/{lang}")
+        assert frame.status_code == 200 and 'name="address"' in frame.text
+    post(admin, "/admin/forms/street/publish")
+    assert re.search(r'data-form="street" data-state="published"', admin.get("/admin/forms").text)
+    assert office.client("sv1").get("/visit/new/street").status_code == 200

@@ -59,13 +59,13 @@ def forms_page(upload=None, problems=None):
     catalog.refresh(force=True)     # a change made through another worker shows at once here
     states = {f.form_id: f for f in Form.select()}
     ids = sorted(set(states) | {spec.id for spec in catalog})
-    counts = {}
+    stored_of = {}
     for row in FormVersion.select(FormVersion.form_id, FormVersion.version,
                                   FormVersion.published):
-        counts.setdefault(row.form_id, []).append(row)
+        stored_of.setdefault(row.form_id, []).append(row)
     forms = []
     for form_id in ids:
-        stored = sorted(counts.get(form_id, []), key=lambda r: r.version)
+        stored = sorted(stored_of.get(form_id, []), key=lambda r: r.version)
         draft = stored[-1] if stored and not stored[-1].published else None
         spec = catalog.get(form_id) or (catalog.version(form_id, draft.version) if draft else None)
         row = states.get(form_id)
