@@ -77,6 +77,7 @@ def test_an_upload_is_previewed_in_words_and_on_two_phones_then_published(office
     assert versions() == [(1, False)] and client.get("/f/poll").status_code == 404
     page = admin.get("/admin/forms/poll/draft").text
     assert "Opinion poll" in page and "poll v1" in page
+    assert "A plain form" in page and "asked only after their own consent" in page
     shown = dict(re.findall(r'data-q="(\w+)".*?class="shown">(.*?)</td>', page, re.S))
     assert shown["why"] == "shown when Employment is Unemployed"
     assert shown["pension"] == "shown when Employment is not Unemployed and Age ≥ 60"
@@ -104,6 +105,7 @@ def test_an_upload_is_previewed_in_words_and_on_two_phones_then_published(office
     assert shown["why"] == "当就业状况为失业时显示"
     assert shown["pension"] == "当就业状况不为失业且年龄 ≥ 60时显示"
     assert "身份信息" in zh_office and "敏感" in zh_office and "手机上的样子" in zh_office
+    assert "普通表单" in zh_office
     done = post(admin, "/admin/forms/poll/publish")
     assert done.status_code == 302
     page = client.get("/f/poll")
@@ -346,6 +348,7 @@ def test_a_new_ledger_form_is_previewed_and_published_like_any_other(office):
     ledger = book([q("text", "address", "地址", "Address", required="yes")],
                   settings={**POLL, "form_id": "street", "ledger": "yes"})
     assert upload(admin, ledger).status_code == 302
+    assert "A household ledger form" in admin.get("/admin/forms/street/draft").text
     for lang in ("zh", "en"):
         frame = admin.get(f"/admin/forms/street/draft/phone/{lang}")
         assert frame.status_code == 200 and 'name="address"' in frame.text
