@@ -33,6 +33,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # a dashboard counted from raw answers gives up after this long (gunicorn's worker
         # timeout is 120 s): the page says so instead of the request being killed
         "DASHBOARD_SECONDS": float(env.get("DASHBOARD_SECONDS", 25)),
+        # managers may upload, publish, close and reopen forms too (else admins only)
+        "MANAGERS_MAY_PUBLISH_FORMS": env.get("MANAGERS_MAY_PUBLISH_FORMS", "") == "1",
         # how many days a surveyor can still see (and correct) their own submissions
         "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
         # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.

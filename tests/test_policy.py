@@ -31,7 +31,8 @@ MANAGER = {"responses.view", "responses.view_area", "responses.correct", "respon
            "households.visit", "households.manage", "households.import", "rounds.view",
            "rounds.manage"}
 EXPECTED = {
-    "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager"},
+    "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager",
+                        "forms.manage"},
     "manager": MANAGER,
     "surveyor": {"responses.view", "responses.correct", "households.visit"},
 }
@@ -69,6 +70,10 @@ GUARDS = {
     "admin.round_close": "rounds.manage", "admin.round_report": "rounds.view",
     "admin.round_report_download": "rounds.view", "admin.round_report_questions": "rounds.manage",
     "admin.form_file": "dashboard.view",
+    "admin.forms_page": "forms.manage", "admin.form_upload": "forms.manage",
+    "admin.form_draft": "forms.manage", "admin.form_draft_phone": "forms.manage",
+    "admin.form_publish": "forms.manage", "admin.form_discard": "forms.manage",
+    "admin.form_close": "forms.manage", "admin.form_reopen": "forms.manage",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 
@@ -280,6 +285,20 @@ def test_system_and_grants_hold_capabilities_like_a_role(world):
     assert {s.id for s in policy.submissions_for(token)} == {
         i for k, i in world.subs.items() if k.split("/")[0] in ("own", "below")}
     assert policy.links_for(token).count() == 0
+
+
+def test_managers_manage_forms_only_when_the_setting_says_so(world):
+    """MANAGERS_MAY_PUBLISH_FORMS=1 gives managers forms.manage; nobody else gains anything."""
+    assert not policy.can(holder("mgr1"), "forms.manage")
+    world.app.config["MANAGERS_MAY_PUBLISH_FORMS"] = True
+    try:
+        assert policy.can(holder("mgr1"), "forms.manage")
+        assert policy.capabilities_of(holder("mgr1")) == EXPECTED["manager"] | {"forms.manage"}
+        assert not policy.can(holder("sv1"), "forms.manage")
+        assert policy.capabilities_of(holder("admin")) == EXPECTED["admin"]
+    finally:
+        world.app.config["MANAGERS_MAY_PUBLISH_FORMS"] = False
+    assert not policy.can(holder("mgr1"), "forms.manage")
 
 
 def test_nobody_and_unknown_names_hold_nothing(world):

@@ -29,7 +29,7 @@ class Outcome:
     form_id: str
     version: int | None
     #: what happened: new_form, new_version, draft_replaced, unchanged, published, closed,
-    #: reopened, already (the form was already in the state asked for)
+    #: reopened, discarded (a draft), already (the form was already in the state asked for)
     change: str
     state: str
 
@@ -144,3 +144,25 @@ def set_closed(catalog: Catalog, form_id: str, closed: bool) -> Outcome:
             return Outcome(form_id, form.version, "already", wanted)
         _moved(form, state=wanted)
         return Outcome(form_id, form.version, "closed" if closed else "reopened", wanted)
+
+
+def draft_of(form_id: str) -> FormVersion | None:
+    """A form's draft: its newest stored version when that one was never published."""
+    latest = (FormVersion.select().where(FormVersion.form_id == form_id)
+              .order_by(FormVersion.version.desc()).first())
+    return latest if latest is not None and not latest.published else None
+
+
+def discard_draft(catalog: Catalog, form_id: str) -> Outcome:
+    """Forget a form's draft; a form that was only ever a draft is forgotten with it."""
+    with write_transaction():
+        form = _form_row(catalog, form_id)
+        row = draft_of(form_id)
+        if form is None or row is None:
+            raise Refused(_("form '%(form)s' has no draft", form=form_id))
+        FormVersion.delete().where(FormVersion.id == row.id).execute()
+        if form.state == "draft":
+            Form.delete().where(Form.id == form.id).execute()
+            return Outcome(form_id, row.version, "discarded", "gone")
+        _moved(form)
+        return Outcome(form_id, row.version, "discarded", form.state)

@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass
 from typing import Protocol
 
-from flask import abort, current_app
+from flask import abort, current_app, has_app_context
 
 from service.office import auth
 from service.storage.models import (
@@ -48,6 +48,8 @@ ACTIONS = {
     "households.import": "load the office's own ledger (CSV or Excel) into the households",
     "rounds.view": "survey rounds of one's areas, and one's part of a round over an area above: "
                    "coverage and not-yet lists",
+    "forms.manage": "upload a form's workbook (XLSForm), preview, publish, close and reopen forms "
+                    "(managers only when MANAGERS_MAY_PUBLISH_FORMS is set)",
     "rounds.manage": "create rounds, assign their households (in a round over an area above: "
                      "those of one's part) to surveyors, close them",
 }
@@ -57,7 +59,7 @@ EVERYTHING = frozenset(ACTIONS)
 CAPABILITIES: dict[str, frozenset[str]] = {
     "admin": EVERYTHING,
     "manager": EVERYTHING - {"areas.all", "audit.view", "users.assign.admin",
-                             "users.assign.manager"},
+                             "users.assign.manager", "forms.manage"},
     "surveyor": frozenset({"responses.view", "responses.correct", "households.visit"}),
 }
 assert set(CAPABILITIES) == set(auth.ROLES) and all(c <= EVERYTHING for c in CAPABILITIES.values())
@@ -86,8 +88,14 @@ def capabilities_of(holder: Holder | None) -> frozenset[str]:
     if holder is None:
         return frozenset()
     own = getattr(holder, "capabilities", None)
-    return frozenset(own) if own is not None else \
-        CAPABILITIES.get(getattr(holder, "role", None), frozenset())
+    if own is not None:
+        return frozenset(own)
+    role = getattr(holder, "role", None)
+    held = CAPABILITIES.get(role, frozenset())
+    if role == "manager" and has_app_context() and \
+            current_app.config.get("MANAGERS_MAY_PUBLISH_FORMS"):
+        held = held | {"forms.manage"}     # an office may let its managers publish forms too
+    return held
 
 
 def can(holder: Holder | None, action: str, thing=None) -> bool:
