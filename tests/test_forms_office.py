@@ -335,8 +335,8 @@ def test_a_change_colliding_with_another_at_the_same_moment_says_so_and_stores_n
 
 def test_what_the_workbook_says_that_is_not_kept_is_said_once_after_the_upload(office):
     admin = office.client("admin")
-    data = poll("你满意吗", q("integer", "age", "年龄", "Age", constraint=". >= 0",
-                              **{"constraint_message::English (en)": "at least 0"}))
+    data = poll("你满意吗", q("phone", "tel", "电话", "Phone",
+                              constraint="regex(., '^1[3-9][0-9]{9}$')", constraint_message="不对"))
     assert upload(admin, data).status_code == 302
     page = admin.get("/admin/forms/poll/draft").text
     assert re.search(r'class="flash" role="status">survey row 3 \(constraint_message\): Doorstep '
