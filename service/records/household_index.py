@@ -24,6 +24,7 @@ from service.storage.db import db, insert_rows
 from service.storage.models import Household, HouseholdAnswer, SHORT_VALUE
 
 ANSWER_FIELDS = ("household", "question", "value")
+CELL_FIELDS = ("cells", "pii_cells", "cells_formula", "cells_layout")
 
 
 def filterable(spec: FormSpec) -> list:
@@ -70,13 +71,16 @@ def answer_rows(spec: FormSpec, household_id: int, answers: dict, names=None) ->
             for text in sorted(values(answers.get(name)))]
 
 
-def replace_answers(spec: FormSpec, household_id: int, answers: dict, names) -> None:
-    """Rewrite the index rows of the questions `names` (those a change touched)."""
+def replace_answers(spec: FormSpec, household_id: int, answers: dict, names,
+                    fresh: bool = False) -> None:
+    """Rewrite the index rows of the questions `names` (those a change touched); `fresh`: a
+    household just registered, which has none to delete yet."""
     names = sorted(filterable_names(spec) & set(names))
     if not names:
         return
-    HouseholdAnswer.delete().where((HouseholdAnswer.household == household_id) &
-                                   HouseholdAnswer.question.in_(names)).execute()
+    if not fresh:
+        HouseholdAnswer.delete().where((HouseholdAnswer.household == household_id) &
+                                       HouseholdAnswer.question.in_(names)).execute()
     insert_rows(HouseholdAnswer, answer_rows(spec, household_id, answers, names),
                 names=ANSWER_FIELDS)
 

@@ -24,7 +24,7 @@ import unicodedata
 
 from service.formspec import FormSpec
 from service.formspec.loader import LEDGER_ADDRESS
-from service.records import household_index, rounds
+from service.records import cells, household_index, rounds
 from service.records.vocabulary import OUTCOMES, read_aloud_code
 from service.storage.db import db, insert_row, insert_rows, is_sqlite
 from service.storage.models import (
@@ -200,6 +200,7 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
     a new version when anything changed; `flag` (a first visit's form id): look for a household
     it may duplicate. Plain SQL: a registration runs this once, and peewee's query building cost
     more than the queries (~0.8 ms each here)."""
+    fresh = household.version == 0          # registered by this visit: nothing kept for it yet
     if changes:
         household.version += 1
         at, visit = utcnow(), submission.id if submission is not None else None
@@ -222,9 +223,16 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
              "last_visit_at", "duplicate_of")
     spec = household_index.spec_for(household.form_id)
     if spec is not None:     # the current-state export's cells and the list's answer index
-        household.__data__.update(household_index.kept_cells(spec, now))
-        names += ("cells", "pii_cells", "cells_formula", "cells_layout")
-        household_index.replace_answers(spec, household.id, now, [c[0] for c in changes])
+        kept = getattr(submission, "__data__", {})
+        if fresh and kept.get("cells_layout") == cells.layout_digest(spec) and \
+                kept.get("answers") == household.current:
+            # a registration whose answers all applied: its visit's cells are the household's
+            household.__data__.update({k: kept.get(k) for k in household_index.CELL_FIELDS})
+        else:
+            household.__data__.update(household_index.kept_cells(spec, now))
+        names += household_index.CELL_FIELDS
+        household_index.replace_answers(spec, household.id, now, [c[0] for c in changes],
+                                        fresh=fresh)
     fields = [Household._meta.fields[name] for name in names]
     param = db.obj.param
     db.execute_sql(
