@@ -6,6 +6,7 @@ app's own catalogue: a UI string left untranslated, or translated wrongly, fails
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -77,7 +78,11 @@ def test_errors_of_an_invalid_submission_are_in_chinese_by_default(visitor):
     page = visitor.submit("/f/kitchen", {**MINIMAL, "name": "", "d": "2020/01/01"})
     assert page.status_code == 400
     assert "部分回答需要修改，已在下方标出。" in page.text
-    assert errors(page.text) == ["请回答此题。", "不是有效的日期值。"]
+    assert errors(page.text) == ["请回答此题。", "请输入有效的日期。"]
+    # the phone's check says a malformed date as the server does
+    strings = re.search(r'<script type="application/json" id="doorstep-strings">(.*?)</script>',
+                        visitor.client.get("/f/kitchen").text).group(1)
+    assert json.loads(strings)["date"] == "请输入有效的日期。"
 
 
 def test_errors_of_an_invalid_submission_are_in_english_with_lang_en(visitor):

@@ -41,8 +41,12 @@ def field_for(q: Question):
 @functools.lru_cache(maxsize=16)
 def _wtforms_messages(locale: str):
     """WTForms' own messages in one language, loaded once per process (Flask-WTF loads the
-    catalogue from disk on every request)."""
-    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+    catalogue from disk on every request), behind Doorstep's own catalogue: a message both
+    translate (a malformed date) reads as the phone's check says it (collect/offline.py)."""
+    ours = support.Translations.load(current_app.config["BABEL_TRANSLATION_DIRECTORIES"],
+                                     [locale], domain="messages")
+    ours.add_fallback(support.Translations.load(messages_path(), [locale], domain="wtforms"))
+    return ours
 
 
 class MessagesMeta:
