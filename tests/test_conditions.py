@@ -185,11 +185,9 @@ def server_view(answers: dict) -> dict:
             for name, v in answers.items()}
 
 
-@pytest.fixture(scope="module")
-def browser_results():
-    """Every case evaluated by static/form.js in node, in one process."""
-    cases = [{"cond": TABLE.question(f"case{i}").show_if.as_json(), "values": values}
-             for i, (_cond, values, _expected) in enumerate(CASES)]
+def evaluated_by_the_phone(cases: list[dict]) -> list:
+    """Cases ({cond: a condition as the page gets it, values: answers by name}) evaluated by
+    static/form.js in node, in one process: true or false each."""
     script = ("const {evaluate} = require(process.argv[1]);"
               "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
               "console.log(JSON.stringify(cases.map(c => evaluate(c.cond, "
@@ -198,6 +196,14 @@ def browser_results():
                           input=json.dumps(cases), capture_output=True, text=True, timeout=30,
                           check=True)
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def browser_results():
+    """Every case evaluated by static/form.js in node, in one process."""
+    return evaluated_by_the_phone([
+        {"cond": TABLE.question(f"case{i}").show_if.as_json(), "values": values}
+        for i, (_cond, values, _expected) in enumerate(CASES)])
 
 
 @pytest.mark.parametrize("i", range(len(CASES)),

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
 import zipfile
 
 import openpyxl
@@ -21,8 +20,9 @@ from service.formspec.catalog import _canonical
 from service.formspec.conditions import evaluate
 from service.formspec.xlsform_expr import relevant_to_show_if, show_if_to_relevant
 
-from .ci import node, unavailable
-from .conftest import DEMO_FORMS, ROOT, TEST_FORMS
+from .ci import unavailable
+from .conftest import DEMO_FORMS, TEST_FORMS
+from .test_conditions import evaluated_by_the_phone
 
 ZH, EN = "label::中文 (zh)", "label::English (en)"
 SETTINGS = {"form_id": "t", "form_title": "测试", "form_title_en": "Test", "version": "1"}
@@ -572,16 +572,9 @@ def relevant_form():
 @pytest.fixture(scope="module")
 def phone_results(relevant_form):
     """Every imported condition evaluated by static/form.js in node, in one process."""
-    cases = [{"cond": relevant_form.question(f"case{i}").show_if.as_json(), "values": values}
-             for i, (_text, values, _expected) in enumerate(RELEVANT)]
-    script = ("const {evaluate} = require(process.argv[1]);"
-              "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-              "console.log(JSON.stringify(cases.map(c => evaluate(c.cond, "
-              "n => (n in c.values ? c.values[n] : null)))));")
-    done = subprocess.run([node(), "-e", script, str(ROOT / "static" / "form.js")],
-                          input=json.dumps(cases), capture_output=True, text=True, timeout=30,
-                          check=True)
-    return json.loads(done.stdout)
+    return evaluated_by_the_phone([
+        {"cond": relevant_form.question(f"case{i}").show_if.as_json(), "values": values}
+        for i, (_text, values, _expected) in enumerate(RELEVANT)])
 
 
 @pytest.mark.parametrize("i", range(len(RELEVANT)),
