@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.servers import download, peak_mb, rss_mb  # noqa: E402 (after the path)
+
 RESULTS = ROOT / "bench" / "RESULTS-dashboard.md"
 FORM = "household"
 PASSWORD = "bench-" + secrets.token_urlsafe(12)
@@ -58,29 +60,6 @@ def make_app(folder: Path, secret: str):
     return create_app({"DATABASE_URL": f"sqlite:///{folder / 'doorstep.db'}",
                        "SECRET_KEY": secret, "FORMS_DIR": str(ROOT / "forms"),
                        "DASHBOARD_SECONDS": 3600})
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024      # kB
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def rss_mb() -> float:
-    """Resident memory now."""
-    return _status_mb("VmRSS")
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory.
-
-    Not ru_maxrss: Linux carries the parent's high-water mark across fork+exec into the child's
-    ru_maxrss (the benchmark's parent holds ~150 MB), so a child could never report less. VmHWM
-    is the peak of the child's own address space since exec.
-    """
-    return _status_mb("VmHWM")
 
 
 # --- one size -------------------------------------------------------------------------------
@@ -270,17 +249,7 @@ def child_export(folder: str, secret: str, sid: str, out: str) -> dict:
     with client.session_transaction() as session:
         session["sid"] = sid            # the parent's signed-in session: a second tab
     base = rss_mb()
-    started, cpu = time.perf_counter(), time.process_time()
-    written = 0
-    response = client.get(f"/admin/forms/{FORM}/export.csv", buffered=False)
-    if response.status_code != 200:
-        raise SystemExit(f"export: {response.status_code}")
-    with open(out, "wb") as fh:
-        for chunk in response.response:
-            fh.write(chunk)
-            written += len(chunk)
-    response.close()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    got = download(client, f"/admin/forms/{FORM}/export.csv", out)
     with app.app_context():
         from service.storage.models import AuditEvent
         from service.storage.db import db
@@ -288,8 +257,7 @@ def child_export(folder: str, secret: str, sid: str, out: str) -> dict:
         rows = json.loads(AuditEvent.select().where(AuditEvent.action == "export")
                           .order_by(AuditEvent.id.desc()).get().detail)["rows"]
         db.close()
-    return {"seconds": seconds, "cpu": cpu, "rows": rows, "bytes": written, "base_mb": base,
-            "peak_mb": peak_mb()}
+    return {**got, "rows": rows, "base_mb": base, "peak_mb": peak_mb()}
 
 
 def child_baseline(source: str, out: str) -> dict:

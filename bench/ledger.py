@@ -118,22 +118,14 @@ class Writer:
             self.conn.executemany(f'INSERT INTO "{table}" ({", ".join(columns)}) '
                                   f'VALUES ({marks})', rows)
             return
+        from service.storage.db import copy_text
         buf = io.StringIO()
         for row in rows:
-            buf.write("\t".join(_pg_text(v) for v in row))
+            buf.write("\t".join(copy_text(v) for v in row))
             buf.write("\n")
         buf.seek(0)
         self.conn.cursor().copy_expert(
             f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buf)
-
-
-def _pg_text(v) -> str:
-    if v is None:
-        return "\\N"
-    if v is True or v is False:
-        return "t" if v else "f"
-    return (str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r"))
 
 
 SUB_COLUMNS = ("id", "uuid", "receipt", "form_id", "form_version", "received_at", "day",
@@ -405,36 +397,18 @@ def _time_get(client, url: str, runs: int = 5) -> dict:
             "max": max(walls)}
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
-
-
 def child_export(url: str, secret: str, sid: str, out: str) -> dict:
     """Stream /admin/households/export.csv into a file, signed in with the parent's session."""
     app = make_app(url, secret)
     client = app.test_client()
     with client.session_transaction() as session:
         session["sid"] = sid
-    base = _status_mb("VmRSS")
-    started, cpu = time.perf_counter(), time.process_time()
-    written = lines = 0
-    response = client.get(f"/admin/households/export.csv?form={FORM}", buffered=False)
-    if response.status_code != 200:
-        raise SystemExit(f"export: {response.status_code}")
-    with open(out, "wb") as fh:
-        for chunk in response.response:
-            fh.write(chunk)
-            written += len(chunk)
-    response.close()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    from bench.servers import download, peak_mb, rss_mb
+    base = rss_mb()
+    got = download(client, f"/admin/households/export.csv?form={FORM}", out)
     with open(out, encoding="utf-8-sig", newline="") as fh:
         lines = sum(1 for _row in csv.reader(fh)) - 1
-    return {"seconds": seconds, "cpu": cpu, "rows": lines, "bytes": written, "base_mb": base,
-            "peak_mb": _status_mb("VmHWM")}
+    return {**got, "rows": lines, "base_mb": base, "peak_mb": peak_mb()}
 
 
 def _child(*args: str) -> dict:

@@ -167,3 +167,46 @@ def encode(fields) -> str:
 
 def scratch(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+# --- measuring a child process's memory, and a streamed download -------------------------------
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024      # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mb() -> float:
+    """Resident memory now."""
+    return _status_mb("VmRSS")
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory.
+
+    Not ru_maxrss: Linux carries the parent's high-water mark across fork+exec into the child's
+    ru_maxrss (the benchmark's parent holds ~150 MB), so a child could never report less. VmHWM
+    is the peak of the child's own address space since exec.
+    """
+    return _status_mb("VmHWM")
+
+
+def download(client, path: str, out) -> dict:
+    """GET `path` through a Flask test client without buffering and write it to `out`, as the
+    office's browser would save it: {seconds, cpu, bytes}."""
+    import time
+    started, cpu = time.perf_counter(), time.process_time()
+    written = 0
+    response = client.get(path, buffered=False)
+    if response.status_code != 200:
+        raise SystemExit(f"{path}: {response.status_code}")
+    with open(out, "wb") as fh:
+        for chunk in response.response:
+            fh.write(chunk)
+            written += len(chunk)
+    response.close()
+    return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+            "bytes": written}

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 
 from flask import abort, current_app, redirect, render_template, request, url_for
-from peewee import NodeList, SQL, fn
+from peewee import fn
 
 from service.admin import bp
 from service.admin.forms import ConfirmForm, ReasonForm
@@ -23,7 +23,7 @@ from service.office.masking import mask
 from service.records import ledger
 from service.records.household_index import filterable
 from service.records.vocabulary import HOUSEHOLD_STATUSES
-from service.storage.db import is_sqlite
+from service.storage.db import in_id_order
 from service.storage.models import (
     Area, AuditEvent, Household, HouseholdAnswer, HouseholdChange, HouseholdConflict, Submission,
     User, VisitOutcome,
@@ -111,30 +111,21 @@ def _id_arg(name):
     return value if value is not None and 0 <= value < 2 ** 31 else None
 
 
-def _by_id(query):
-    """The page read in id order, stopping at a page's worth. Without statistics SQLite takes
-    the form's equality on an index for selective (it is not: one form holds every household),
-    then sorts the whole ledger for 51 rows; NOT INDEXED walks the table backwards from the
-    keyset instead. PostgreSQL's planner makes that choice itself."""
-    if is_sqlite():
-        return query.from_(NodeList((Household, SQL("NOT INDEXED"))))
-    return query
-
-
 def _page(query):
     """One keyset page, newest first: the households `older` than an id (the next page) or
     `newer` than one (the previous page); returns the rows and the ids the previous and next
     links continue from (None: no such page)."""
     after, before = _id_arg("older"), _id_arg("newer")
     if before is not None:
-        rows = list(_by_id(query.where(Household.id > before)).order_by(Household.id)
+        rows = list(in_id_order(query.where(Household.id > before), Household).order_by(Household.id)
                     .limit(PAGE_SIZE + 1))
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE][::-1]
         return rows, (rows[0].id if more and rows else None), (rows[-1].id if rows else None)
     if after is not None:
         query = query.where(Household.id < after)
-    rows = list(_by_id(query).order_by(Household.id.desc()).limit(PAGE_SIZE + 1))
+    rows = list(in_id_order(query, Household).order_by(Household.id.desc())
+                .limit(PAGE_SIZE + 1))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     newer = rows[0].id if after is not None and rows else None

@@ -30,7 +30,7 @@ from wtforms import Form
 from service.formspec import FormSpec, wtf
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
-from service.records import household_index, rounds
+from service.records import cells, household_index, rounds
 from service.records.ledger import id_key, normalise_address
 from service.records.vocabulary import read_aloud_code
 from service.storage.db import copy_rows, db, is_sqlite, write_transaction
@@ -227,10 +227,10 @@ def _validated(spec: FormSpec, table: list[list[str]], holder) -> list[_Row]:
     checker = _Checker(_header(spec, header))
     areas: dict[str, Area | None] = {}
     rows, problems, addresses = [], [], {}
-    for line, cells in enumerate(table[1:], start=2):
-        if not any(cells):
+    for line, texts in enumerate(table[1:], start=2):
+        if not any(texts):
             continue                      # blank lines (Excel keeps some at the end)
-        named = dict(zip(header, cells + [""] * (len(header) - len(cells))))
+        named = dict(zip(header, texts + [""] * (len(header) - len(texts))))
         answers, found = checker.check(named)
         code = named[AREA_COLUMN]
         if code not in areas:
@@ -266,7 +266,7 @@ def _kept(spec: FormSpec, now: dict) -> dict:
     address = now.get(LEDGER_ADDRESS) or ""
     return {"current": _dump(now), "address": address[:KEY_LENGTH],
             "address_key": normalise_address(address)[:KEY_LENGTH],
-            "id_key": id_key(now), **household_index.kept_cells(spec, now)}
+            "id_key": id_key(now), **cells.columns(spec, now)}
 
 
 def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:

@@ -85,12 +85,6 @@ def replace_answers(spec: FormSpec, household_id: int, answers: dict, names,
                 names=ANSWER_FIELDS)
 
 
-def kept_cells(spec: FormSpec, answers: dict) -> dict:
-    """The household's cells columns for `answers` (cells.columns: cells, pii_cells,
-    cells_formula, cells_layout)."""
-    return cells.columns(spec, answers)
-
-
 def spec_for(form_id: str) -> FormSpec | None:
     """The form's current definition, from the running app's catalog."""
     from flask import current_app
@@ -115,7 +109,7 @@ def rewrite(spec: FormSpec, batch: int = 1000, only_stale: bool = True) -> int:
         with db.atomic():
             for household_id, current in batch_rows:
                 answers = json.loads(current or "{}")
-                Household.update(**kept_cells(spec, answers)).where(
+                Household.update(**cells.columns(spec, answers)).where(
                     Household.id == household_id).execute()
                 if not only_stale:
                     replace_answers(spec, household_id, answers, filterable_names(spec))

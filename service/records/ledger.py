@@ -223,13 +223,13 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
              "last_visit_at", "duplicate_of")
     spec = household_index.spec_for(household.form_id)
     if spec is not None:     # the current-state export's cells and the list's answer index
-        kept = getattr(submission, "__data__", {})
-        if fresh and kept.get("cells_layout") == cells.layout_digest(spec) and \
-                kept.get("answers") == household.current:
+        if fresh and submission is not None and submission.answers == household.current and \
+                submission.cells_layout == cells.layout_digest(spec):
             # a registration whose answers all applied: its visit's cells are the household's
-            household.__data__.update({k: kept.get(k) for k in household_index.CELL_FIELDS})
+            household.__data__.update({k: getattr(submission, k)
+                                       for k in household_index.CELL_FIELDS})
         else:
-            household.__data__.update(household_index.kept_cells(spec, now))
+            household.__data__.update(cells.columns(spec, now))
         names += household_index.CELL_FIELDS
         household_index.replace_answers(spec, household.id, now, [c[0] for c in changes],
                                         fresh=fresh)

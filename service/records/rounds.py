@@ -202,7 +202,7 @@ def join(households: list[tuple[int, int | None]], form_id: str,
     rounds = [r for r in SurveyRound.select(SurveyRound, Area).join(Area).where(
         (SurveyRound.form_id == form_id) & (SurveyRound.status == "open") &
         (SurveyRound.ends_on >= clock.today()))]
-    if not rounds or not households:
+    if not rounds:
         return 0
     paths = dict(Area.select(Area.id, Area.path).where(
         Area.id.in_(sorted({a for _h, a in households if a}))).tuples())
@@ -212,13 +212,11 @@ def join(households: list[tuple[int, int | None]], form_id: str,
                   if a in paths and paths[a].startswith(r.area.path)]
         if not inside:
             continue
-        members = [dict(_new_member(a), household=h) for h, a in inside]
-        if first_visit is not None:
-            start, end = window(r)
-            if start <= first_visit.received_at < end:
-                for m in members:
-                    m.update(Standing("done", 0, None, "form", first_visit.day,
-                                      first_visit.surveyor_id).__dict__)
+        now, (start, end) = Standing(), window(r)
+        if first_visit is not None and start <= first_visit.received_at < end:
+            now = Standing("done", 0, None, "form", first_visit.day, first_visit.surveyor_id)
+        members = [{"household": h, "area": a, "assigned_to": None, **now.__dict__}
+                   for h, a in inside]
         insert_rows(RoundHousehold, [(r.id, m["household"], m["area"], "registered",
                                       *(m[f] for f in FIELDS)) for m in members],
                     names=("round", "household", "area", "joined") + FIELDS)
@@ -308,11 +306,6 @@ def recount(r: SurveyRound, dims: tuple[str, ...] | None = None) -> None:
         query = query.where(m.round == r.id if where is None else (m.round == r.id) & where)
         RoundCount.insert_from(query.group_by(*grouped),
                                [getattr(RoundCount, f) for f in COUNT_FIELDS]).execute()
-
-
-def _new_member(area_id) -> dict:
-    return {"area": area_id, "assigned_to": None, "state": "not_yet", "attempts": 0,
-            "last_outcome": None, "done_kind": None, "done_day": None, "done_by": None}
 
 
 def assign(r: SurveyRound, surveyor: User | None, *, area: Area | None = None,

@@ -14,14 +14,14 @@ import json
 from typing import Iterator
 
 from flask_babel import lazy_gettext as _l
-from peewee import JOIN, SQL, NodeList
+from peewee import JOIN, SQL
 
 from service.formspec import FormSpec
 from service.office import clock, policy
 from service.records import cells
 from service.reports.export import KeptVersion, Options, formula_like, fragment, neutralise
 from service.reports.export_files import XLSX_MAX_ROWS
-from service.storage.db import db, is_sqlite, keyset_batches
+from service.storage.db import db, in_id_order, keyset_batches
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
 
 BATCH = 1000     # households a query
@@ -133,7 +133,7 @@ class HouseholdExport:
             Household.pii_cells if kept.with_pii else SQL("NULL"), Household.cells_formula,
             Household.cells_layout)
         local, answers_at = self._local_cached(), len(HOUSEHOLD_COLUMNS)
-        for batch in keyset_batches(self._in_id_order(query), Household.id, BATCH, raw=True):
+        for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for (hid, code, status, version, last, visits, area, public, pii, formula,
                  written_in) in batch:
                 if public is None or written_in != kept.layout:
@@ -150,14 +150,6 @@ class HouseholdExport:
                 if for_csv and (formula or (kept.with_pii and formula_like(pii))):
                     row[answers_at:] = [check(c) for c in row[answers_at:]]
                 yield row
-
-    @staticmethod
-    def _in_id_order(query):
-        """In id order from the keyset: without statistics SQLite would take the form's equality
-        on an index and sort every household for each batch of 1,000."""
-        if is_sqlite():
-            return query.from_(NodeList((Household, SQL("NOT INDEXED"))))
-        return query
 
     def _rebuild(self, household_id: int) -> tuple[str, str, bool]:
         current = Household.select(Household.current).where(
@@ -176,7 +168,7 @@ class HouseholdExport:
             Household.id, Household.code, Household.status, Household.version,
             Household.last_visit_at, Household.visits, Household.area, Household.current)
         local = self._local_cached()
-        for batch in keyset_batches(self._in_id_order(query), Household.id, BATCH, raw=True):
+        for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for _id, code, status, version, last, visits, area, current in batch:
                 answers = json.loads(current or "{}")
                 self.rows_written += 1
