@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField, BooleanField, CharField, DateField, DateTimeField, DoubleField, ForeignKeyField,
+    AutoField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, DoubleField, ForeignKeyField,
     IntegerField, SQL, TextField, fn,
 )
 
@@ -362,9 +362,21 @@ class AuditEvent(BaseModel):
     detail = TextField(default="{}")
 
 
+class Attempt(BaseModel):
+    """Attempts counted per key and time window (failed sign-ins, look-ups through /my, API calls):
+    in the database, so every gunicorn worker and every instance counts the same (throttle.py)."""
+
+    name = CharField(max_length=200)
+    bucket = IntegerField()    # the window's start, in seconds since the epoch
+    hits = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("name", "bucket")
+
+
 MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
           Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome,
-          SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent]
+          SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent, Attempt]
 
 
 def create_tables() -> None:

@@ -330,3 +330,10 @@ def _forms(migrator):
     if "published" not in {c.name for c in db.get_columns("form_version")}:
         migrator.migrate(migrator.add_column("form_version", "published",
                                              BooleanField(default=True)))
+
+
+@step(11, "attempts counted in the database, shared by every worker and instance")
+def _attempts(migrator):
+    """Table `attempt` (throttle.py): sign-in and look-up limits that hold across workers."""
+    from service.storage.models import Attempt
+    db.create_tables([Attempt], safe=True)
