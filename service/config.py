@@ -37,6 +37,17 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MANAGERS_MAY_PUBLISH_FORMS": env.get("MANAGERS_MAY_PUBLISH_FORMS", "") == "1",
         # how many days a surveyor can still see (and correct) their own submissions
         "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
+        # /my (a household opens its own submission): wrong receipt-and-digits attempts allowed
+        # per client address and per receipt code in their windows (seconds), counted in the
+        # database so every worker and instance shares them; and how long a /my session lasts
+        "MY_LIMIT_IP": int(env.get("MY_LIMIT_IP", 20)),
+        "MY_LIMIT_IP_SECONDS": int(env.get("MY_LIMIT_IP_SECONDS", 3600)),
+        "MY_LIMIT_RECEIPT": int(env.get("MY_LIMIT_RECEIPT", 10)),
+        "MY_LIMIT_RECEIPT_SECONDS": int(env.get("MY_LIMIT_RECEIPT_SECONDS", 86400)),
+        "MY_SESSION_MINUTES": int(env.get("MY_SESSION_MINUTES", 15)),
+        # the key of the check codes printed beside receipts that carry no phone number; unset:
+        # made into instance/receipt_check_key when first needed (service/collect/my_access.py)
+        "RECEIPT_CHECK_KEY": env.get("RECEIPT_CHECK_KEY", ""),
         # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
         # A surveyor may open a form in the morning and submit it hours later.
@@ -50,17 +61,17 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     }
     config.update(overrides)
     if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = env.get("SECRET_KEY") or _instance_secret(Path(instance_path))
+        config["SECRET_KEY"] = env.get("SECRET_KEY") or instance_secret(Path(instance_path))
     return config
 
 
-def _instance_secret(instance: Path) -> str:
-    """A random key kept in instance/secret_key, made on first start; never a guessable default.
+def instance_secret(instance: Path, name: str = "secret_key") -> str:
+    """A random key kept in instance/<name>, made on first start; never a guessable default.
 
     All gunicorn workers (and instances sharing the folder) read the same file, so sessions and CSRF
     tokens signed by one are accepted by the others.
     """
-    path = instance / "secret_key"
+    path = instance / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
