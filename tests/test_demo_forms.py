@@ -138,7 +138,7 @@ def test_a_household_visit_is_stored_with_its_members_and_branches(resident, sto
     assert page.status_code == 200, errors(page.text)
     submission, rows = stored()
     assert submission.receipt == receipt(page.text)
-    assert (submission.form_id, submission.form_version) == ("household", 3)
+    assert (submission.form_id, submission.form_version) == ("household", 4)
     assert submission.consent and submission.sensitive_consent
     assert rows == HOUSEHOLD_ROWS | SENSITIVE_ROWS
     # the household form keeps a ledger: the visit registered a household, whose code is shown

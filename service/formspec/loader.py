@@ -88,7 +88,8 @@ def parse(data, where: str = "<form>") -> FormSpec:
         check.problem("", "a form definition must be a mapping with id, version, title and sections")
         raise FormError(check.problems)
     _unknown_keys(check, "", data, {"id", "version", "title", "description", "consent",
-                                      "sensitive_consent", "sections", "ledger"})
+                                      "sensitive_consent", "sections", "ledger",
+                                      "retention_days"})
     form_id = data.get("id")
     if not isinstance(form_id, str) or not ID_RE.match(form_id):
         check.problem("", f"id {form_id!r} must be lower-case letters, digits, '-' or '_'")
@@ -105,6 +106,7 @@ def parse(data, where: str = "<form>") -> FormSpec:
     if not isinstance(ledger, bool):
         check.problem("", "ledger must be true or false")
         ledger = False
+    retention_days = _retention(check, data.get("retention_days"))
 
     sections_data = data.get("sections")
     if not isinstance(sections_data, list) or not sections_data:
@@ -126,7 +128,7 @@ def parse(data, where: str = "<form>") -> FormSpec:
 
     spec = FormSpec(id=form_id, version=version, title=title or Text(""), description=description,
                     sections=tuple(sections), consent=consent, sensitive_consent=sensitive_consent,
-                    ledger=ledger, source=data)
+                    ledger=ledger, retention_days=retention_days, source=data)
     if spec.has_sensitive and spec.sensitive_consent is None:
         check.problem("", "the form has sensitive questions but no sensitive_consent block")
     address = spec.question(LEDGER_ADDRESS)
@@ -138,6 +140,23 @@ def parse(data, where: str = "<form>") -> FormSpec:
     if check.problems:
         raise FormError(check.problems)
     return spec
+
+
+#: The longest retention a form may declare (100 years): a larger number is a typo.
+MAX_RETENTION_DAYS = 36500
+
+
+def _retention(check, value) -> int | None:
+    """`retention_days`: how many days after its submission a response's answers are erased
+    (`doorstep purge`); absent: kept until the office erases them."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not 1 <= value <= MAX_RETENTION_DAYS:
+        check.problem("", f"retention_days {value!r} must be a whole number of days from 1 to "
+                          f"{MAX_RETENTION_DAYS}")
+        return None
+    return value
 
 
 def _check_report(check, spec: FormSpec) -> None:

@@ -142,6 +142,7 @@ class FormSpec:
     consent: Consent | None = None
     sensitive_consent: Consent | None = None
     ledger: bool = False       # a household form: each submission is a visit to one household
+    retention_days: int | None = None   # answers erased this long after submission (purge.py)
     source: dict = field(default_factory=dict, compare=False, repr=False)
 
     def questions(self) -> Iterator[Question]:

@@ -28,8 +28,8 @@ CHOICE_COLUMNS = {"list_name", "list name", "name", "label"}
 #: translated title); Doorstep's texts likewise, each with its `_en`.
 SETTINGS_TEXTS = ("form_title", "description", "consent", "consent_label", "sensitive_consent",
                   "sensitive_consent_label")
-SETTINGS = {"form_id", "version", "default_language", "ledger", *SETTINGS_TEXTS,
-            *(f"{key}_en" for key in SETTINGS_TEXTS)}
+SETTINGS = {"form_id", "version", "default_language", "ledger", "retention_days",
+            *SETTINGS_TEXTS, *(f"{key}_en" for key in SETTINGS_TEXTS)}
 #: What pyxform's survey column aliases stand for, among the columns read here
 ALIASED = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
            ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"): "constraint_message",

@@ -3,8 +3,8 @@
 What ODK and Kobo know is written as XLSForm has it (types, `relevant`, `constraint` and its
 `constraint_message`, `repeat_count`, `label::中文 (zh)` / `label::English (en)`), so their tools
 take the workbook; what only Doorstep has goes in Doorstep's own columns (pii, sensitive, prefill,
-report, min_items, max_items, a time's min and max; settings ledger, description and consents),
-which they leave alone. Only the keys the
+report, min_items, max_items, a time's min and max; settings ledger, retention_days, description
+and consents), which they leave alone. Only the keys the
 definition declares are written, so xlsform.py reads the workbook back to the same definition.
 """
 from __future__ import annotations
@@ -114,6 +114,8 @@ def _settings(source: dict) -> dict:
     settings["default_language"] = LANGUAGES[0][1]
     if "ledger" in source:
         settings["ledger"] = "yes" if source["ledger"] else "no"
+    if "retention_days" in source:
+        settings["retention_days"] = source["retention_days"]
     texts = {"description": source.get("description")}
     for key in ("consent", "sensitive_consent"):
         block = source.get(key) or {}
