@@ -10,9 +10,10 @@ from service.storage.models import AuditEvent, User
 
 
 def record(action: str, target: str = "", user: User | None = None, username: str = "",
-           **detail) -> AuditEvent:
-    """Write one event. `user` defaults to whoever is signed in; CLI events pass their own."""
-    if user is None and has_request_context():
+           resident: bool = False, **detail) -> AuditEvent:
+    """Write one event. `user` defaults to whoever is signed in; CLI events pass their own; a
+    household's own through /my (`resident`) has no office user, whoever is signed in."""
+    if user is None and has_request_context() and not resident:
         user = current_user()
     return AuditEvent.create(
         user=user, username=username or (user.username if user else ""),
