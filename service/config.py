@@ -37,10 +37,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MANAGERS_MAY_PUBLISH_FORMS": env.get("MANAGERS_MAY_PUBLISH_FORMS", "") == "1",
         # how many days a surveyor can still see (and correct) their own submissions
         "SURVEYOR_DAYS": int(env.get("SURVEYOR_DAYS", 3)),
-        # /my (a household opens its own submission): wrong receipt-and-digits attempts allowed
-        # per client address and per receipt code in their windows (seconds), counted in the
-        # database so every worker and instance shares them; and how long a /my session lasts
-        "MY_LIMIT_IP": int(env.get("MY_LIMIT_IP", 20)),
+        # /my (a household opens its own submission): attempts allowed per client address, and
+        # wrong ones per receipt code, in their windows (seconds), counted in the database so
+        # every worker and instance shares them; and how long a /my session lasts
+        "MY_LIMIT_IP": int(env.get("MY_LIMIT_IP", 30)),
         "MY_LIMIT_IP_SECONDS": int(env.get("MY_LIMIT_IP_SECONDS", 3600)),
         "MY_LIMIT_RECEIPT": int(env.get("MY_LIMIT_RECEIPT", 10)),
         "MY_LIMIT_RECEIPT_SECONDS": int(env.get("MY_LIMIT_RECEIPT_SECONDS", 86400)),

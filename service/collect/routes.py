@@ -15,7 +15,7 @@ from service.records.vocabulary import READ_ALOUD
 from service.formspec import wtf
 from service.i18n import current_lang
 from service.office import auth, clock, policy
-from service.collect import bp, offline
+from service.collect import bp, my_access, offline
 from service.collect.render import page_context
 
 
@@ -190,7 +190,7 @@ def refuse(spec, form, refused: Refused, page):
 #: household form's template costs ~10 ms; the swap, microseconds.
 _PAGES_MAX = 512
 _TOKEN, _UUID, _RECEIPT = "\x1bcsrf-token\x1b", "\x1bsubmission-uuid\x1b", "\x1breceipt\x1b"
-_HOUSEHOLD = "\x1bhousehold\x1b"
+_HOUSEHOLD, _CHECK = "\x1bhousehold\x1b", "\x1bcheck\x1b"
 
 
 def _kept(key: tuple, render) -> str:
@@ -225,10 +225,13 @@ def thanks(spec, submission):
     if offline.wants_json():
         return offline.accepted(submission)
     code = offline.registered(submission)
+    check = my_access.receipt_check(spec, submission)   # /my's second factor, when no phone
     surveyor = request.endpoint in ("collect.visit", "collect.register")
-    key = ("thanks", request.path, current_lang(), spec.id, spec.version, code is not None)
+    key = ("thanks", request.path, current_lang(), spec.id, spec.version, code is not None,
+           check is not None)
     html = _kept(key, lambda: render_template(
         "collect/thanks.html", spec=spec, receipt=_RECEIPT,
-        household=_HOUSEHOLD if code else None,
+        household=_HOUSEHOLD if code else None, check=_CHECK if check else None,
         visit_list=url_for("collect.visits") if surveyor else None))
-    return html.replace(_RECEIPT, submission.receipt).replace(_HOUSEHOLD, code or "")
+    return html.replace(_RECEIPT, submission.receipt).replace(_HOUSEHOLD, code or "") \
+        .replace(_CHECK, check or "")
