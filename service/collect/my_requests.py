@@ -22,8 +22,8 @@ STATE_WORDS = {
     "new": _l("Received, waiting for the office"),
     "assigned": _l("With a member of staff"),
     "in_progress": _l("Being dealt with"),
-    "answered": _l("Answered"),
-    "closed": _l("Closed"),
+    "answered": _l("The office has replied"),
+    "closed": _l("Finished"),
 }
 KIND_WORDS = {
     "follow_up": _l("Your submission"),
@@ -34,9 +34,9 @@ KIND_WORDS = {
     "withdrawal": _l("Your withdrawal"),
 }
 DECISION_WORDS = {
-    "confirmed": _l("Confirmed"),
-    "declined": _l("Declined"),
-    "withdrawn": _l("Withdrawn"),
+    "confirmed": _l("Confirmed by the office"),
+    "declined": _l("Not accepted by the office"),
+    "withdrawn": _l("Withdrawn by you"),
 }
 #: A request's text, at most (the office reads it in the queue).
 TEXT_MAX = follow_ups.REQUEST_TEXT_MAX
