@@ -189,8 +189,8 @@ def correct(submission_id, question):
     spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
                                                               submission.form_version)
     q = spec.question(question) if spec else None
-    if q is None or not q.answerable or q.is_group:
-        abort(404)
+    if q is None or not q.answerable or q.is_group or submission.erased_at is not None:
+        abort(404)      # (an erased submission has no answer left to correct: erasure.py)
     parent = spec.parent_of(q.name)
     item = request.args.get("item", type=int) if parent else None
     answers = stored.current_answers(spec, submission)

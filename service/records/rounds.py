@@ -83,6 +83,7 @@ def standing(r: SurveyRound, household_id: int, status: str | None = None) -> St
     events = db.execute_sql(
         family + 'SELECT "received_at", "day", "surveyor_id", \'form\' FROM "submission" '
         'WHERE "household_id" IN (SELECT id FROM family) AND "status" = \'valid\' '
+        'AND "erased_at" IS NULL '
         f'AND "received_at" >= {param} AND "received_at" < {param} UNION ALL '
         'SELECT "received_at", "day", "surveyor_id", "outcome" FROM "visit_outcome" '
         f'WHERE "household_id" IN (SELECT id FROM family) AND "received_at" >= {param} '

@@ -47,7 +47,10 @@ def correct(spec: FormSpec, submission: Submission, q: Question, item: int | Non
     would neither ask nor store them; each gets its own Correction with the same reason and user.
     Returns the Corrections made, `q`'s first."""
     with write_transaction():
-        return _correct(spec, _locked(submission), q, item, new_value, reason, user)
+        current = _locked(submission)
+        if current.erased_at is not None:      # nothing left to correct (erasure.py)
+            raise ValueError("the submission's answers are erased")
+        return _correct(spec, current, q, item, new_value, reason, user)
 
 
 def _correct(spec, submission, q, item, new_value, reason, user) -> list[Correction]:

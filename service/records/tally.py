@@ -17,7 +17,7 @@ from collections import Counter
 from peewee import chunked
 
 from service.records.answers import answer_rows_of, shape
-from service.storage.db import insert_rows, keyset_batches
+from service.storage.db import db, insert_rows, keyset_batches
 from service.formspec import FormSpec
 from service.storage.models import Submission, Tally
 
@@ -66,8 +66,9 @@ def keys_for(spec: FormSpec, answers: dict) -> Counter:
 
 
 def count(submission: Submission, keys: Counter, sign: int = 1) -> None:
-    """Add (sign=1) or remove (sign=-1) one submission's keys; call inside the write transaction."""
-    if submission.status != "valid":
+    """Add (sign=1) or remove (sign=-1) one submission's keys; call inside the write transaction.
+    Only a valid submission whose answers were not erased counts (erasure.py)."""
+    if submission.status != "valid" or submission.erased_at is not None:
         return
     # the cells of both grains, computed once: the submission's own, and its answers'
     itself, answers = _dims(submission, ""), _dims(submission, "any question")
@@ -86,6 +87,8 @@ def rebuild(catalog, form_id: str | None = None) -> int:
                               Submission.day, Submission.area, Submission.channel,
                               Submission.surveyor, Submission.status)
             .where(Submission.status == "valid").order_by(Submission.id))
+    if "erased_at" in {c.name for c in db.get_columns("submission")}:   # (not yet in step 3)
+        subs = subs.where(Submission.erased_at.is_null())
     if form_id:
         query = query.where(Tally.form_id == form_id)
         subs = subs.where(Submission.form_id == form_id)

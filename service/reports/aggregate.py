@@ -104,7 +104,7 @@ class TallySource:
 
 def submission_condition(spec: FormSpec, user: User, filters: Filters, statuses=("valid",)):
     """The WHERE clause on Submission for a user's scope and the filters (exports use it too)."""
-    cond = Submission.form_id == spec.id
+    cond = (Submission.form_id == spec.id) & Submission.erased_at.is_null()   # (erasure.py)
     if statuses:
         cond &= Submission.status.in_(list(statuses))
     areas = _area_scope(user, filters)

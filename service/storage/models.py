@@ -149,6 +149,7 @@ class Submission(BaseModel):
     cells_layout = CharField(max_length=16, null=True)   # cells.LAYOUT they were written in
     household = ForeignKeyField(Household, null=True, backref="visits_made", on_delete="RESTRICT")
     base_version = IntegerField(null=True)         # the household version a revisit started from
+    erased_at = DateTimeField(null=True)           # its answers erased (erasure.py): the row stays
 
     class Meta:
         indexes = (

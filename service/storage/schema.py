@@ -337,3 +337,12 @@ def _attempts(migrator):
     """Table `attempt` (throttle.py): sign-in and look-up limits that hold across workers."""
     from service.storage.models import Attempt
     db.create_tables([Attempt], safe=True)
+
+
+@step(13, "a submission whose answers were erased says when")
+def _erased_at(migrator):
+    """`submission.erased_at` (erasure.py): the row stays, its answers are gone everywhere, and
+    it counts nowhere."""
+    if "erased_at" not in {c.name for c in db.get_columns("submission")}:
+        migrator.migrate(migrator.add_column("submission", "erased_at",
+                                             DateTimeField(null=True)))
