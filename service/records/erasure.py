@@ -20,6 +20,7 @@ nowhere (tally.py, aggregate.submission_condition, rounds.standing) and takes no
 """
 from __future__ import annotations
 
+import contextlib
 import json
 
 from flask import current_app
@@ -27,7 +28,7 @@ from flask import current_app
 from service.office import audit
 from service.records import cells, ledger_erasure, tally
 from service.records.answers import current_answers
-from service.storage.db import is_sqlite, write_transaction
+from service.storage.db import db, is_sqlite, write_transaction
 from service.storage.models import AuditEvent, Answer, Correction, Submission, Tally, utcnow
 
 #: The audit action of one erasure, and of one purge run.
@@ -39,7 +40,7 @@ def erase_submission(submission: Submission, *, by, reason: str, record: bool = 
     user who approved it, or None for the command line; `record=False` leaves the audit entry to
     the caller (a purge run writes one for all it erased). Returns False when it was erased
     already (a second click, a purge after an approval): nothing changes then."""
-    with write_transaction():
+    with _overwriting(), write_transaction():
         current = _locked(submission)
         if current.erased_at is not None:
             return False
@@ -73,6 +74,20 @@ def erase_submission(submission: Submission, *, by, reason: str, record: bool = 
                          receipt=current.receipt, form=current.form_id,
                          household=current.household_id)
     return True
+
+
+@contextlib.contextmanager
+def _overwriting():
+    """On SQLite, what the erasure deletes or rewrites is overwritten with zeros in the file
+    (`secure_delete`), rather than left in free pages until they are used again."""
+    if not is_sqlite():
+        yield
+        return
+    db.execute_sql("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        db.execute_sql("PRAGMA secure_delete = OFF")
 
 
 def _locked(submission: Submission) -> Submission:
