@@ -48,6 +48,12 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # the key of the check codes printed beside receipts that carry no phone number; unset:
         # made into instance/receipt_check_key when first needed (service/collect/my_access.py)
         "RECEIPT_CHECK_KEY": env.get("RECEIPT_CHECK_KEY", ""),
+        # the office's working calendar until it saves one on /admin/follow-ups/holidays: a file
+        # of `YYYY-MM-DD,name` lines (`,work` for a make-up working day); due dates skip them
+        "HOLIDAYS": env.get("HOLIDAYS", ""),
+        # a resident's request through /my (correction, deletion, withdrawal) is due in this
+        # many working days (PIPL: "in a timely manner")
+        "RESIDENT_REQUEST_WORKING_DAYS": int(env.get("RESIDENT_REQUEST_WORKING_DAYS", 15)),
         # A household form with a dozen members is a few KB; 1 MB leaves room, stops abuse.
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
         # A surveyor may open a form in the morning and submit it hours later.

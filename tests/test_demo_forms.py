@@ -56,7 +56,7 @@ def texts(spec):
 
 def test_the_demo_forms_load_fully_bilingual():
     specs = load_dir(DEMO_FORMS)
-    assert sorted(specs) == ["household", "signup", "suggestion"]
+    assert sorted(specs) == ["application", "household", "signup", "suggestion"]
     for spec in specs.values():
         for where, text in texts(spec):
             assert text.zh.strip() and text.en.strip(), f"{spec.id}: {where} needs zh and en"

@@ -202,7 +202,7 @@ def test_the_shipped_forms_pass_the_check_make_test_runs(cli):
     result = cli("forms", "check", env={"FORMS_DIR": None})
     assert result.exit_code == 0, result.output
     assert [line.split()[1] for line in result.stdout.splitlines()] == [
-        "household", "signup", "suggestion"]
+        "application", "household", "signup", "suggestion"]
     assert cli("forms", "check", str(DEMO_FORMS)).stdout == result.stdout
 
 

@@ -29,10 +29,10 @@ MANAGER = {"responses.view", "responses.view_area", "responses.correct", "respon
            "responses.status", "dashboard.view", "export", "export.pii", "links.manage",
            "users.manage", "users.assign.surveyor", "areas.manage", "households.view",
            "households.visit", "households.manage", "households.import", "rounds.view",
-           "rounds.manage"}
+           "rounds.manage", "follow_ups.view", "follow_ups.manage"}
 EXPECTED = {
     "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager",
-                        "forms.manage"},
+                        "forms.manage", "holidays.manage"},
     "manager": MANAGER,
     "surveyor": {"responses.view", "responses.correct", "households.visit"},
 }
@@ -74,6 +74,11 @@ GUARDS = {
     "admin.form_draft": "forms.manage", "admin.form_draft_phone": "forms.manage",
     "admin.form_publish": "forms.manage", "admin.form_discard": "forms.manage",
     "admin.form_close": "forms.manage", "admin.form_reopen": "forms.manage",
+    "admin.follow_ups_page": "follow_ups.view", "admin.follow_ups_csv": "follow_ups.view",
+    "admin.follow_up_page": "follow_ups.view", "admin.follow_up_action": "follow_ups.manage",
+    "admin.follow_up_rosters": "follow_ups.view", "admin.follow_up_applications": "follow_ups.view",
+    "admin.follow_up_applications_csv": "follow_ups.view",
+    "admin.follow_up_holidays": "holidays.manage",
 }
 OPEN = {"admin.login", "admin.logout", "admin.password", "admin.home", "admin.static"}
 

@@ -11,7 +11,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from service.office import audit, auth, policy
-from service.records import answers as stored, submissions
+from service.records import answers as stored, follow_ups, submissions
 from service.formspec.conditions import evaluate
 from service.formspec.wtf import clean_value, field_for
 from service.i18n import current_lang
@@ -20,6 +20,7 @@ from service.office.masking import mask
 from service.records.vocabulary import CHANNELS, STATUSES
 from service.storage.models import Area, Correction, StatusChange, Submission, User
 from service.admin import bp
+from service.admin.follow_ups import WORDS as follow_up_words
 from service.admin.forms import ConfirmForm, ReasonForm
 
 PAGE_SIZE = 25
@@ -153,8 +154,10 @@ def response(submission_id):
         else:
             abort(400)
     answers = stored.current_answers(spec, submission)
+    owed = follow_ups.of_submission(submission) if policy.can(user, "follow_ups.view") else []
     return render_template(
-        "admin/response.html", spec=spec, s=submission, sections=_detail(spec, answers, revealed),
+        "admin/response.html", follow_ups=owed, follow_up_words=follow_up_words,
+        follow_up_notes={f.id: follow_ups.history(f) for f in owed}, spec=spec, s=submission, sections=_detail(spec, answers, revealed),
         revealed=revealed, at=local_time(submission.received_at),
         corrections=list(Correction.select().where(Correction.submission == submission)
                          .order_by(Correction.at)),

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from service.office import audit, auth, policy
 from service.limits import failed_login, limiter, login_username
+from service.records import follow_ups
 from service.storage.models import Submission, User
 from service.admin import bp
 from service.admin.forms import ConfirmForm, LoginForm, PasswordChangeForm
@@ -92,5 +93,7 @@ def home():
     query = policy.submissions_for(user).where(Submission.status == "valid")
     for spec in catalog:
         counts[spec.id] = query.where(Submission.form_id == spec.id).order_by().count()
+    owed = follow_ups.counts(policy.follow_ups_for(user)) \
+        if policy.can(user, "follow_ups.view") else None
     return render_template("admin/home.html", forms=list(catalog), counts=counts,
-                           closed=catalog.closed)
+                           closed=catalog.closed, follow_up_counts=owed)

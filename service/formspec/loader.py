@@ -5,12 +5,13 @@ the question and what is wrong, so `doorstep forms check` can be used like a lin
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import yaml
 
-from service.formspec import types
+from service.formspec import follow_up, types
 from service.formspec.conditions import parse_condition
 from service.formspec.declare import text as _text, unknown_keys as _unknown_keys
 from service.formspec.model import REPORT_STATS, Consent, FormSpec, Question, Section, Text
@@ -89,7 +90,7 @@ def parse(data, where: str = "<form>") -> FormSpec:
         raise FormError(check.problems)
     _unknown_keys(check, "", data, {"id", "version", "title", "description", "consent",
                                       "sensitive_consent", "sections", "ledger",
-                                      "retention_days"})
+                                      "retention_days", "follow_up"})
     form_id = data.get("id")
     if not isinstance(form_id, str) or not ID_RE.match(form_id):
         check.problem("", f"id {form_id!r} must be lower-case letters, digits, '-' or '_'")
@@ -137,6 +138,9 @@ def parse(data, where: str = "<form>") -> FormSpec:
         check.problem("", f"a ledger form needs a required top-level text question named "
                           f"'{LEDGER_ADDRESS}': it finds the household again and spots duplicates")
     _check_report(check, spec)
+    rule = follow_up.parse(check, data.get("follow_up"), spec)
+    if rule is not None:
+        spec = dataclasses.replace(spec, follow_up=rule)
     if check.problems:
         raise FormError(check.problems)
     return spec

@@ -133,6 +133,45 @@ class Consent:
 
 
 @dataclass(frozen=True)
+class SignUp:
+    """A sign-up's follow-up: the office confirms each with a session, one of the options of
+    `session_question`; rosters are per session, and per option of `event_question` if given."""
+
+    session_question: str
+    event_question: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewStep:
+    """A step of an application's review: who may move an application to it (`role`; none for
+    the first, where every application starts), from which steps (`after`), and whether it ends
+    the review (`final`: the follow-up closes)."""
+
+    name: str
+    label: Text
+    role: str | None = None
+    after: tuple[str, ...] = ()
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class FollowUpRule:
+    """What a form's `follow_up` declares: each submission opens a follow-up due in
+    `due_working_days`; a sign-up or an application when `sign_up` or `steps` is given."""
+
+    due_working_days: int = 15
+    sign_up: SignUp | None = None
+    steps: tuple[ReviewStep, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "sign_up" if self.sign_up else "application" if self.steps else "follow_up"
+
+    def step(self, name: str) -> ReviewStep | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+@dataclass(frozen=True)
 class FormSpec:
     id: str
     version: int
@@ -142,6 +181,7 @@ class FormSpec:
     consent: Consent | None = None
     sensitive_consent: Consent | None = None
     ledger: bool = False       # a household form: each submission is a visit to one household
+    follow_up: FollowUpRule | None = None   # each submission opens a follow-up for the office
     retention_days: int | None = None   # answers erased this long after submission (purge.py)
     source: dict = field(default_factory=dict, compare=False, repr=False)
 

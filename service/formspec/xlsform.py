@@ -22,7 +22,7 @@ from service.formspec.xlsform_book import MAX_BYTES, XLSFormError, line, open_bo
 from service.formspec.xlsform_columns import (
     CHOICE_COLUMNS, FLAGS, OWN_COLUMNS, OWN_TYPES, SETTINGS, SETTINGS_TEXTS, SURVEY_COLUMNS,
     TRANSLATED, TYPES, canonical, lang_of, located, question_names, refusal, section_name,
-    text_of, type_refusal, yes,
+    structured, text_of, type_refusal, yes,
 )
 from service.formspec.loader import FormError, parse
 from service.formspec.model import FormSpec
@@ -179,7 +179,7 @@ class _Adapter:
                 self.problem("settings", 2, f"{key}_label", _("a label needs its consent text"))
             elif text is not None:
                 out[key] = {"text": text} if label is None else {"text": text, "label": label}
-        return {k: v for k, v in out.items() if v is not None}
+        return {k: v for k, v in {**out, **structured(s)}.items() if v is not None}
 
     @staticmethod
     def _settings_text(s: dict, key: str):

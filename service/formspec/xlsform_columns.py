@@ -28,8 +28,10 @@ CHOICE_COLUMNS = {"list_name", "list name", "name", "label"}
 #: translated title); Doorstep's texts likewise, each with its `_en`.
 SETTINGS_TEXTS = ("form_title", "description", "consent", "consent_label", "sensitive_consent",
                   "sensitive_consent_label")
+#: Doorstep's settings that are a structure (a form's follow-up), written as JSON in one cell
+STRUCTURED = ("follow_up",)
 SETTINGS = {"form_id", "version", "default_language", "ledger", "retention_days",
-            *SETTINGS_TEXTS, *(f"{key}_en" for key in SETTINGS_TEXTS)}
+            *STRUCTURED, *SETTINGS_TEXTS, *(f"{key}_en" for key in SETTINGS_TEXTS)}
 #: What pyxform's survey column aliases stand for, among the columns read here
 ALIASED = {("bind", "relevant"): "relevant", ("bind", "required"): "required",
            ("bind", "constraint"): "constraint", ("bind", "jr:constraintMsg"): "constraint_message",
@@ -67,6 +69,27 @@ def lang_of(name: str) -> str | None:
              "英文": "en", "英语": "en"}
     return named.get(code) or next((lang for lang in ("zh", "en") if code == lang or
                                      code.startswith((lang + "-", lang + "_"))), None)
+
+
+def structured(settings: dict) -> dict:
+    """The structured settings of a workbook's settings row, read from their JSON; a cell that
+    is not JSON is passed on as it is, and the loader says what is wrong with it."""
+    import json
+    out = {}
+    for key in STRUCTURED:
+        if settings.get(key) not in (None, ""):
+            try:
+                out[key] = json.loads(str(settings[key]))
+            except ValueError:
+                out[key] = str(settings[key])
+    return out
+
+
+def structured_cells(source: dict) -> dict:
+    """The structured settings of a definition as the cells `structured` reads back."""
+    import json
+    return {key: json.dumps(source[key], ensure_ascii=False, sort_keys=True)
+            for key in STRUCTURED if key in source}
 
 
 def yes(value) -> bool | None:

@@ -14,7 +14,7 @@ import io
 import xlsxwriter
 
 from service.formspec.model import FormSpec
-from service.formspec.xlsform_columns import group_name
+from service.formspec.xlsform_columns import group_name, structured_cells
 from service.formspec.xlsform_expr import keys_to_constraint, show_if_to_relevant
 
 LANGUAGES = (("zh", "中文 (zh)"), ("en", "English (en)"))
@@ -116,6 +116,7 @@ def _settings(source: dict) -> dict:
         settings["ledger"] = "yes" if source["ledger"] else "no"
     if "retention_days" in source:
         settings["retention_days"] = source["retention_days"]
+    settings.update(structured_cells(source))
     texts = {"description": source.get("description")}
     for key in ("consent", "sensitive_consent"):
         block = source.get(key) or {}

@@ -1,7 +1,7 @@
 """Who may do what, and where: the one place the office, exports, the dashboard and the CLI ask.
 
 Roles map to named capabilities in one table (CAPABILITIES); `can(holder, action, thing)` checks a
-capability and, given an Area, Link, Household, SurveyRound, Submission or User, whether that
+capability and, given an Area, Link, Household, SurveyRound, FollowUp, Submission or User, whether that
 thing lies in the holder's scope. A holder is anything with `.area` and either `.capabilities` or
 a `.role` of the table: a signed-in `User`, `SYSTEM` (the command line, the server's owner), and
 next the JSON API's tokens, which will be `Grant`s too. Scope is the holder's area and everything
@@ -20,7 +20,7 @@ from flask import abort, current_app, has_app_context
 
 from service.office import auth
 from service.storage.models import (
-    Area, Household, Link, Submission, SurveyRound, User, utcnow,
+    Area, FollowUp, Household, Link, Submission, SurveyRound, User, utcnow,
 )
 
 #: Every capability and what it allows; `can()` refuses a name not listed here (a typo is an error).
@@ -52,6 +52,12 @@ ACTIONS = {
                     "(managers only when MANAGERS_MAY_PUBLISH_FORMS is set)",
     "rounds.manage": "create rounds, assign their households (in a round over an area above: "
                      "those of one's part) to surveyors, close them",
+    "follow_ups.view": "the follow-ups of one's areas: the queue and its export, sign-up rosters, "
+                       "the yearly applications (identifiers masked)",
+    "follow_ups.manage": "assign, start, note, answer and close follow-ups; confirm or decline "
+                         "sign-ups, take the review steps of one's role, decide residents' "
+                         "requests",
+    "holidays.manage": "the office's working calendar: public holidays and make-up working days",
 }
 EVERYTHING = frozenset(ACTIONS)
 
@@ -59,7 +65,7 @@ EVERYTHING = frozenset(ACTIONS)
 CAPABILITIES: dict[str, frozenset[str]] = {
     "admin": EVERYTHING,
     "manager": EVERYTHING - {"areas.all", "audit.view", "users.assign.admin",
-                             "users.assign.manager", "forms.manage"},
+                             "users.assign.manager", "forms.manage", "holidays.manage"},
     "surveyor": frozenset({"responses.view", "responses.correct", "households.visit"}),
 }
 assert set(CAPABILITIES) == set(auth.ROLES) and all(c <= EVERYTHING for c in CAPABILITIES.values())
@@ -118,7 +124,7 @@ def can(holder: Holder | None, action: str, thing=None) -> bool:
         return sees_area(holder, thing)
     if isinstance(thing, SurveyRound) and action == "rounds.view":
         return round_part(holder, thing) is not None
-    if isinstance(thing, (Link, Household, SurveyRound)):
+    if isinstance(thing, (Link, Household, SurveyRound, FollowUp)):
         return sees_area(holder, thing.area)
     if isinstance(thing, Submission):
         return submissions_for(holder).where(Submission.id == thing.id).exists()
@@ -292,6 +298,19 @@ def get_household_or_404(holder: Holder, code: str) -> Household:
     from service.records import ledger
     found = ledger.find(code)
     if found is None or not households_for(holder).where(Household.id == found.id).exists():
+        abort(404)
+    return found
+
+
+def follow_ups_for(holder: Holder):
+    """Follow-ups of the areas in the holder's scope (`follow_ups.view`); those of no area are
+    the everywhere holders' only."""
+    return _in_scope(holder, FollowUp.select(), FollowUp.area, "follow_ups.view")
+
+
+def get_follow_up_or_404(holder: Holder, follow_up_id: int, action: str = "follow_ups.view"):
+    found = _one_or_404(follow_ups_for(holder).where(FollowUp.id == follow_up_id))
+    if not can(holder, action, found):
         abort(404)
     return found
 

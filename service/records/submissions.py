@@ -9,7 +9,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from service.office import clock
-from service.records import cells, ledger, rounds, tally
+from service.records import cells, follow_ups, ledger, rounds, tally
 from service.records.vocabulary import READ_ALOUD, STATUSES, read_aloud_code
 from service.records.answers import current_answers, now_hidden, rows_for, answer_rows
 from service.storage.db import db, insert_row, insert_rows, is_sqlite, write_transaction
@@ -182,6 +182,8 @@ def store(spec: FormSpec, submission_uuid: str, answers: dict, *, lang: str = "z
                     row["submission"] = submission.id
                 insert_rows(Answer, rows, plain=True)   # ~40 rows: insert_many was slow
                 tally.count(submission, keys)
+                if spec.follow_up is not None:      # a suggestion to answer, a sign-up to confirm
+                    follow_ups.open_for(submission, spec)
                 if household is not None:
                     ledger.record_visit(spec, household, submission, answers, visit.base_version,
                                         sensitive_consent, partial=visit.partial)

@@ -18,6 +18,8 @@ from peewee import (
 from service.storage.base import BaseModel, utcnow
 from service.storage.db import db
 from service.storage.form_models import Form, FormVersion  # noqa: F401  (their home is apart)
+from service.storage import follow_up_models
+from service.storage.follow_up_models import FollowUp, FollowUpNote, Holiday  # noqa: F401
 
 
 class Area(BaseModel):
@@ -377,7 +379,9 @@ class Attempt(BaseModel):
 
 MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
           Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome,
-          SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent, Attempt]
+          SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent, Attempt,
+          *follow_up_models.MODELS]
+follow_up_models.keep_references()     # their tables are all defined now
 
 
 def create_tables() -> None:

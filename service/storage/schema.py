@@ -339,6 +339,13 @@ def _attempts(migrator):
     db.create_tables([Attempt], safe=True)
 
 
+@step(12, "follow-ups: what the office owes a household after a submission, and its calendar")
+def _follow_ups(migrator):
+    """Tables `follow_up`, `follow_up_note` and `holiday` (records/follow_ups.py)."""
+    from service.storage.models import FollowUp, FollowUpNote, Holiday
+    db.create_tables([FollowUp, FollowUpNote, Holiday], safe=True)
+
+
 @step(13, "a submission whose answers were erased says when")
 def _erased_at(migrator):
     """`submission.erased_at` (erasure.py): the row stays, its answers are gone everywhere, and
