@@ -165,9 +165,8 @@ class _Adapter:
                 "(zh)"))
         if "ledger" in s:
             out["ledger"] = self._flag("settings", 2, "ledger", s["ledger"])
-        if "retention_days" in s:       # a number of days; anything else the loader refuses
-            days = str(s["retention_days"]).strip()
-            out["retention_days"] = int(days) if days.isdigit() else days
+        out.update({key: int(days) if str(days).strip().isdigit() else days   # (else: refused)
+                    for key, days in s.items() if key == "retention_days"})
         out["title"] = self._settings_text(s, "form_title")
         if out["title"] is None:
             self.problem("settings", 2, "form_title", _("the form needs a form_title"))
