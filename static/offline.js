@@ -174,6 +174,7 @@
     if (e.status === 'sent') {
       var got = el('span', 'state', t.sent + ' ');
       got.appendChild(el('b', 'code', e.receipt));
+      if (e.check) got.appendChild(el('span', '', ' · ' + t.check_code + ' ' + e.check));
       li.appendChild(got);
     } else if (e.status === 'rejected') {
       li.appendChild(el('span', 'state refused', t.rejected + ' ' + reason(e.problem)));
@@ -223,6 +224,13 @@
       code.id = 'receipt';
       status.appendChild(code);
       status.appendChild(el('p', 'small', t.keep_code));
+      if (e.check) {
+        status.appendChild(el('p', '', t.check_code));
+        var check = el('p', 'receipt', e.check);
+        check.id = 'check';
+        status.appendChild(check);
+        status.appendChild(el('p', 'small', t.keep_check));
+      }
       if (e.household) {
         status.appendChild(el('p', '', t.household_new));
         var household = el('p', 'receipt', e.household);

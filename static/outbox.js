@@ -109,7 +109,8 @@
   /* What one answer of the server means for the entry: sent, refused (kept), or try again. */
   function outcome(response, data) {
     if (response.ok && data && data.receipt) {
-      return { status: 'sent', receipt: data.receipt, household: data.registered ? data.household : null };
+      return { status: 'sent', receipt: data.receipt, household: data.registered ? data.household : null,
+        check: data.check || null };
     }
     var s = response.status;
     if (data && data.errors) {
@@ -157,6 +158,7 @@
         entry.status = 'sent';
         entry.receipt = result.receipt;
         entry.household = result.household || null;   // a new household's code, to write down
+        entry.check = result.check || null;   // /my's check code of a receipt without a phone
         entry.sent = Date.now();
         entry.body = null;          // the answers leave the phone once the office has them
         entry.problem = null;

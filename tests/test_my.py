@@ -313,3 +313,15 @@ def test_the_thanks_page_names_my_submission(client):
     page = submit(client)
     assert 'href="/my"' in page
     assert 'href="/my"' in client.get("/").text
+
+
+def test_the_phones_outbox_gets_the_check_code_of_a_receipt_without_a_phone(client):
+    """The outbox's post (X-Doorstep-Outbox) is answered in JSON; the phone shows what it gets."""
+    visitor = Visitor(client)
+    without = visitor.submit("/f/kitchen", {k: v for k, v in KITCHEN.items() if k != "phone"},
+                             headers={"X-Doorstep-Outbox": "1", "Accept": "application/json"})
+    sent = without.get_json()
+    assert sign_in(client, sent["receipt"], sent["check"]).status_code == 302
+    with_phone = visitor.submit("/f/kitchen", KITCHEN, headers={
+        "X-Doorstep-Outbox": "1", "Accept": "application/json"}).get_json()
+    assert "check" not in with_phone and with_phone["receipt"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import itsdangerous
 import pytest
 
+from service.collect.my_access import check_code
 from service.storage.db import db
 from service.storage.models import Answer, Submission
 
@@ -152,8 +153,10 @@ def test_a_queued_post_with_a_fresh_token_is_stored_and_answered_with_its_receip
     assert reply.status_code == 200 and reply.mimetype == "application/json"
     body = reply.get_json()
     row = stored(Submission).get()
+    with client.application.app_context():   # no phone number: /my's check code beside it
+        check = check_code(row.receipt)
     assert body == {"receipt": row.receipt, "submission_uuid": submission_uuid,
-                    "form": "conditions"}
+                    "form": "conditions", "check": check}
     assert {(a.question, a.value) for a in stored(Answer)} == {("employed", "yes"), ("age", "61")}
 
 

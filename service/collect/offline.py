@@ -18,7 +18,7 @@ from wtforms.fields import FieldList, FormField
 
 from service.config import ROOT
 from service.i18n import current_lang
-from service.collect import bp
+from service.collect import bp, my_access
 from service.storage.models import Submission
 from peewee import fn
 
@@ -134,8 +134,10 @@ def accepted(submission):
         return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
                        form=submission.form_id, household=submission.household.code,
                        registered=code is not None)
+    # a receipt that no phone number opens on /my has its check code beside it, as on the page
+    check = my_access.receipt_check(my_access.spec_of(submission), submission)
     return jsonify(receipt=submission.receipt, submission_uuid=submission.uuid,
-                   form=submission.form_id)
+                   form=submission.form_id, **({"check": check} if check else {}))
 
 
 def registered(submission) -> str | None:
@@ -272,6 +274,9 @@ def page_strings() -> dict[str, str]:
         "queued": _("Saved on this phone. It is sent by itself as soon as there is signal."),
         "sent_now": _("Sent. The receipt code is"),
         "keep_code": _("Keep this code: the office can find your answers with it."),
+        "check_code": _("Check code"),
+        "keep_check": _("Keep it with the receipt code: together they open your answers under "
+                        "“My submission”."),
         "household_new": _("New household registered. Its household code:"),
         "sent": _("Sent, receipt code"),
         "waiting": _("Waiting for signal"),

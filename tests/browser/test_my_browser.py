@@ -5,6 +5,7 @@ which the office then has as a follow-up with a due date.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode
@@ -77,3 +78,26 @@ def test_a_household_opens_its_sign_up_on_a_phone_and_asks_for_a_correction(phon
     expect(phone.locator("#receipt")).to_have_value("")
     phone.goto(live_server.url + "/my/answers")
     expect(phone.locator("h1")).to_have_text("查看我的提交")     # back to the sign-in
+
+
+def test_an_anonymous_suggestion_sent_by_the_outbox_opens_with_its_check_code(phone, live_server):
+    """No phone number given: the outbox's panel shows a check code beside the receipt, and the
+    two open the suggestion, with its follow-up (every suggestion is dealt with in 15 days)."""
+    phone.goto(live_server.url + "/f/suggestion")
+    phone.check('input[name="topic"][value="safety"]')
+    phone.fill('textarea[name="description"]', "三号楼楼道灯坏了")
+    phone.click("button.next")
+    phone.check('input[name="anonymous"][value="yes"]')
+    phone.click('button[type="submit"]')
+    expect(phone.locator("#done #check")).to_have_text(re.compile(r"^\d{4}$"))
+    code = phone.locator("#done #receipt").inner_text()
+    check = phone.locator("#done #check").inner_text()
+    fits_the_screen(phone)
+
+    phone.goto(live_server.url + "/my?lang=zh")
+    phone.fill("#receipt", code)
+    phone.fill("#digits", check)
+    phone.click("#open")
+    expect(phone.locator("main")).to_contain_text("三号楼楼道灯坏了")
+    expect(phone.locator('.follow-up[data-kind="follow_up"]')).to_contain_text("已收到，等待处理")
+    fits_the_screen(phone)
