@@ -106,3 +106,26 @@ def test_the_stored_calendar_wins_over_the_holidays_file(tmp_path):
         assert working_days.due(D(2026, 9, 30), 1) == D(2026, 10, 9)
         working_days.replace([])
         assert working_days.due(D(2026, 11, 30), 1) == D(2026, 12, 2)
+
+
+def test_the_command_loads_and_lists_the_calendar(app, cli, tmp_path):
+    from .conftest import command_on
+    run = command_on(app, cli, tmp_path, "holidays")
+    good = tmp_path / "2026.csv"
+    good.write_text(GOLDEN_WEEK, encoding="utf-8-sig")
+    code, out, _err = run("load", str(good))
+    assert (code, out) == (0, "7 day(s) off and 2 make-up working day(s) in the calendar\n")
+    code, out, _err = run("list", "--year", "2027")
+    assert (code, out) == (0, "2027-01-01,元旦\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("2026-10-01\n10/02/2026,国庆\n", encoding="utf-8")
+    code, _out, err = run("load", str(bad))
+    assert code == 1
+    assert err == ("error: bad.csv: line 2: '10/02/2026' is not a date (YYYY-MM-DD)\n"
+                   "nothing was changed\n")
+    with app.app_context(), db.connection_context():
+        assert Holiday.select().count() == 9
+        from service.storage.models import AuditEvent
+        assert AuditEvent.get(AuditEvent.action == "holidays_changed").username == "cli"
+    code, _out, err = run("load", str(tmp_path / "missing.csv"))
+    assert code == 1 and "cannot read" in err
