@@ -21,7 +21,7 @@ from service.storage.models import Area, Submission, User
 PAGE_SIZE = 50
 #: The office's words for the codes a follow-up carries (the resident's are /my's).
 STATE_WORDS = {"new": _l("New"), "assigned": _l("Assigned"), "in_progress": _l("In progress"),
-               "answered": _l("Answered"), "closed": _l("Closed")}
+               "answered": _l("Replied"), "closed": _l("Done")}
 KIND_WORDS = {"follow_up": _l("Follow-up"), "sign_up": _l("Sign-up"),
               "application": _l("Application"), "correction": _l("Correction request"),
               "deletion": _l("Deletion request"), "withdrawal": _l("Withdrawal of a sign-up")}
@@ -30,11 +30,11 @@ DECISION_WORDS = {"confirmed": _l("Confirmed"), "declined": _l("Declined"),
                   "refused": _l("Deletion refused")}
 ACTION_WORDS = {"requested": _l("Asked by the resident"), "assigned": _l("Assigned"),
                 "started": _l("Started"), "note": _l("Note"), "reply": _l("Replied"),
-                "closed": _l("Closed"), "confirmed": _l("Confirmed"), "declined": _l("Declined"),
+                "closed": _l("Marked done"), "confirmed": _l("Confirmed"), "declined": _l("Declined"),
                 "withdrawn": _l("Withdrawn by the resident"), "step": _l("Review step"),
                 "approved": _l("Deletion approved"), "refused": _l("Deletion refused")}
 CSV_COLUMNS = (_l("Number"), _l("Receipt"), _l("Form"), _l("Kind"), _l("State"), _l("Area code"),
-               _l("Area"), _l("Assignee"), _l("Opened"), _l("Due"), _l("Overdue"), _l("Closed"),
+               _l("Area"), _l("Assignee"), _l("Opened"), _l("Due"), _l("Overdue"), _l("Closed on"),
                _l("Decision"), _l("Session"), _l("Review step"), _l("Replied"))
 assert set(STATE_WORDS) == set(STATES) and set(KIND_WORDS) == set(KINDS)
 assert set(DECISIONS) <= set(DECISION_WORDS)
