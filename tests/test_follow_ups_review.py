@@ -156,6 +156,10 @@ def test_a_deletion_refused_needs_the_reason_the_resident_reads(signups):
         request = follow_ups.open_request(Submission.get_by_id(town.subs["zhang"]), "deletion",
                                           "请删除")
     client = town.client("mgr1")
+    page = client.get(f"/admin/follow-ups/{request.id}")
+    assert page.status_code == 200 and "请删除" in page.text
+    with db.connection_context():               # the household's own words: the view is logged
+        assert AuditEvent.get(AuditEvent.action == "follow_up_view").username == "mgr1"
     post(client, request.id, "deletion", choice="refuse", text="")
     with db.connection_context():
         assert FollowUp.get_by_id(request.id).state == "new"
@@ -179,6 +183,9 @@ def test_a_deletion_approved_erases_the_answers(signups):
         assert (done.outcome, done.state) == ("approved", "closed")
         erased = Submission.get_by_id(town.subs["zhang"])
         assert erased.erased_at is not None and "张三" not in (erased.answers or "")
+        # what the household wrote in its requests goes with the answers; the requests stay
+        assert FollowUp.get_by_id(request.id).request_text == ""
+        assert FollowUpNote.select().where(FollowUpNote.text.contains("请删除")).count() == 0
         assert AuditEvent.get(AuditEvent.action == "follow_up_approved").username == "mgr1"
 
 
@@ -215,9 +222,10 @@ def test_an_application_is_reviewed_step_by_step_by_the_right_role(applications)
     assert step(mgr1, f, "reviewed", "社区初审通过").status_code == 302
     assert step(admin, f, "recommended", "街道推荐上报").status_code == 302
     assert step(admin, f, "accepted", "考核验收通过，授牌").status_code == 302
-    with db.connection_context():
+    with town.app.app_context(), db.connection_context():
         done = FollowUp.get_by_id(f.id)
         assert (done.step, done.state) == ("accepted", "closed") and done.closed_at
+        assert follow_ups.step_label(done).zh == "考核验收通过"     # what the applicant reads
         notes = [(n.user.username, n.old, n.new, n.text) for n in FollowUpNote.select()
                  .where(FollowUpNote.follow_up == f.id).order_by(FollowUpNote.id)]
         assert notes == [("mgr1", "submitted", "reviewed", "社区初审通过"),

@@ -162,6 +162,9 @@ def follow_up_page(follow_up_id):
     user = auth.current_user()
     f = policy.get_follow_up_or_404(user, follow_up_id)
     spec = spec_of(f)
+    if f.request_text:        # a household's own words about its data: each view is logged
+        audit.record("follow_up_view", target=f"follow_up:{f.id}", user=user, kind=f.kind,
+                     submission=f.submission_id)
     return render_template(
         "admin/follow_ups/detail.html", f=f, row=rows_of(FollowUp.select().where(
             FollowUp.id == f.id))[0], spec=spec, notes=follow_ups.history(f),

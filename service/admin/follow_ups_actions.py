@@ -64,6 +64,7 @@ def forms_for(follow_up, spec, user) -> dict:
     form = FollowUpForm(formdata=None)
     form.assignee.choices = [("", "—")] + [(u.username, u.display_name or u.username)
                                            for u in assignees(follow_up)]
+    form.assignee.data = follow_up.assignee.username if follow_up.assignee_id else ""
     form.session.choices = session_choices(spec)
     return {"form": form, "open": follow_up.state in OPEN_STATES}
 

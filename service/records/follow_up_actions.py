@@ -10,6 +10,7 @@ in the user's language; nothing is written then.
 from __future__ import annotations
 
 from service.office import audit, policy
+from service.records import follow_ups
 from service.records.follow_ups import FollowUpError
 from service.storage.db import is_sqlite, write_transaction
 from service.storage.follow_up_models import OPEN_STATES, FollowUp, FollowUpNote
@@ -166,8 +167,9 @@ def next_steps(follow_up: FollowUp, spec, user: User) -> list:
 
 def decide_deletion(follow_up: FollowUp, approve: bool, text: str, by: User) -> FollowUp:
     """A resident's request for deletion: approved, the submission's answers are erased
-    everywhere they are kept (records/erasure.py) in the same transaction; refused, the reason
-    (required) is the reply the resident reads. Either closes the request."""
+    everywhere they are kept (records/erasure.py), and the words of the household's requests
+    with them, in the same transaction; refused, the reason (required) is the reply the resident
+    reads. Either closes the request."""
     if follow_up.kind != "deletion":
         raise FollowUpError("not_deletion")
     text = _text(text, not approve)
@@ -175,8 +177,9 @@ def decide_deletion(follow_up: FollowUp, approve: bool, text: str, by: User) -> 
         current = _open(follow_up)
         if approve:
             from service.records import erasure     # helper E's module: erasing is its own room
-            erasure.erase_submission(Submission.get_by_id(current.submission_id), by=by,
-                                     reason="resident request")
+            submission = Submission.get_by_id(current.submission_id)
+            erasure.erase_submission(submission, by=by, reason="resident request")
+            follow_ups.forget_requests(submission)
         outcome = "approved" if approve else "refused"
         now = utcnow()
         return _change(current, by, outcome, old=current.state, new="closed",

@@ -81,13 +81,14 @@ def open_request(submission: Submission, kind: str, text: str) -> FollowUp:
         raise ValueError("a request needs a text of at most %d characters" % REQUEST_TEXT_MAX)
     with write_transaction():
         if kind == "withdrawal":
-            _withdraw(submission, text)
+            _withdraw(submission)
         request = _new(submission, kind, request_days(), request_text=text)
-        FollowUpNote.create(follow_up=request.id, action="requested", new=kind, text=text)
+        # (the resident's words stay on the request alone: erasing them is one update)
+        FollowUpNote.create(follow_up=request.id, action="requested", new=kind)
     return request
 
 
-def _withdraw(submission: Submission, text: str) -> None:
+def _withdraw(submission: Submission) -> None:
     query = FollowUp.select().where((FollowUp.submission == submission.id) &
                                     (FollowUp.kind == "sign_up"))
     sign_up = (query if is_sqlite() else query.for_update()).first()
@@ -97,7 +98,7 @@ def _withdraw(submission: Submission, text: str) -> None:
     FollowUp.update(decision="withdrawn", state="closed",
                     closed_at=sign_up.closed_at or now).where(FollowUp.id == sign_up.id).execute()
     FollowUpNote.create(follow_up=sign_up.id, action="withdrawn", old=sign_up.decision or "",
-                        new="withdrawn", text=text)
+                        new="withdrawn")
 
 
 def of_submission(submission: Submission) -> list[FollowUp]:
@@ -105,6 +106,26 @@ def of_submission(submission: Submission) -> list[FollowUp]:
     show: each one's state, due date and the office's reply)."""
     return list(FollowUp.select().where(FollowUp.submission == submission.id)
                 .order_by(FollowUp.opened_at.desc(), FollowUp.id.desc()))
+
+
+def forget_requests(submission: Submission) -> int:
+    """Blank the words the household wrote in its requests about `submission` (called when its
+    answers are erased: what it asked may repeat them); the requests themselves stay, as the
+    record of what the office was asked and did."""
+    return FollowUp.update(request_text="").where(
+        (FollowUp.submission == submission.id) & (FollowUp.request_text != "")).execute()
+
+
+def step_label(follow_up: FollowUp):
+    """An application's current review step as its form names it (a Text: zh and en), for the
+    applicant on /my and the office; None for any other follow-up."""
+    if follow_up.kind != "application" or not follow_up.step or not has_app_context():
+        return None
+    submission = Submission.get_by_id(follow_up.submission_id)
+    spec = current_app.extensions["doorstep.catalog"].version(submission.form_id,
+                                                              submission.form_version)
+    step = spec.follow_up.step(follow_up.step) if spec and spec.follow_up else None
+    return step.label if step else None
 
 
 def history(follow_up: FollowUp) -> list[FollowUpNote]:
