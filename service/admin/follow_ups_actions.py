@@ -66,6 +66,7 @@ def forms_for(follow_up, spec, user) -> dict:
                                            for u in assignees(follow_up)]
     form.assignee.data = follow_up.assignee.username if follow_up.assignee_id else ""
     form.session.choices = session_choices(spec)
+    form.session.data = follow_up.session
     return {"form": form, "open": follow_up.state in OPEN_STATES}
 
 
