@@ -57,7 +57,8 @@ def erase_submission(submission: Submission, *, by, reason: str, record: bool = 
         Answer.delete().where(Answer.submission == current.id).execute()
         Correction.update(old_value="null", new_value="null").where(
             Correction.submission == current.id).execute()
-        _scrub_correction_events(current.id)
+        if corrections:     # (the audit log is read only when there is something to scrub)
+            _scrub_correction_events(current.id)
         now = utcnow()
         emptied = cells.columns(spec, {}) if spec is not None else \
             {"cells": None, "pii_cells": None, "cells_formula": False, "cells_layout": None}

@@ -79,6 +79,9 @@ def forget_visit(submission, given: Given, corrections: list[tuple]) -> None:
                             .where(HouseholdConflict.submission == submission.id).tuples()):
         given.add(question, json.loads(value))
     of_household = HouseholdChange.household == household_id
+    resolved = HouseholdConflict.select().where((HouseholdConflict.household == household_id) &
+                                                HouseholdConflict.resolved_at.is_null(False))
+    resolved = resolved.exists()
     touched = {q for (q,) in HouseholdChange.select(HouseholdChange.question).where(
         of_household & (HouseholdChange.submission == submission.id)).tuples()}
     HouseholdChange.delete().where(of_household &
@@ -98,7 +101,8 @@ def forget_visit(submission, given: Given, corrections: list[tuple]) -> None:
     for question in sorted(touched):
         _set(now, question, _rechain(household_id, question))
     _scrub_conflicts(household_id, given, now)
-    _scrub_resolve_events(household_id, given)
+    if resolved:        # (the audit log is read only when there is something to scrub)
+        _scrub_resolve_events(household_id, given)
     _save(household, now, touched)
     rounds.refresh(household_id)
 
