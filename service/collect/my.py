@@ -7,6 +7,8 @@ household's answers and what it typed beside a CSRF token (BREACH; see offline.p
 """
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -81,19 +83,27 @@ def sign_in():
     return response
 
 
-def _signed_in_or_back():
-    """The submission of this browser's /my session, or a redirect to sign in again."""
-    submission = my_access.signed_in()
-    if submission is None:
-        flash(_("Your session has ended. Enter your receipt code again."))
-    return submission, redirect(url_for(".sign_in"))
+def household(asks: bool = False):
+    """Run the view with the submission this browser opened on /my; without one (never opened,
+    ended, forged), back to the sign-in. A view that asks the office something (`asks`) of a
+    submission whose answers were erased leads to the page saying so instead."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(**kwargs):
+            submission = my_access.signed_in()
+            if submission is None:
+                flash(_("Your session has ended. Enter your receipt code again."))
+                return redirect(url_for(".sign_in"))
+            if asks and my_access.erased_on(submission):
+                return redirect(url_for(".answers"))
+            return view(submission, **kwargs)
+        return wrapped
+    return decorate
 
 
 @bp.get("/answers")
-def answers():
-    submission, back = _signed_in_or_back()
-    if submission is None:
-        return back
+@household()
+def answers(submission):
     _audit("my_viewed", submission)
     return _answers_page(submission, RequestForm())
 
@@ -115,7 +125,11 @@ def _answers_page(submission, correction_form, status=200):
 def _ask(submission, kind: str, text: str):
     if kind == "deletion" and not text.strip():
         text = _("Please delete my answers.")   # the office's queue wants words; none are asked
-    follow_up, new = my_requests.ask(submission, kind, text.strip())
+    try:
+        follow_up, new = my_requests.ask(submission, kind, text.strip())
+    except ValueError:   # e.g. a sign-up withdrawn meanwhile from another tab: nothing stored
+        flash(_("This request cannot be made now; nothing was sent."))
+        return redirect(url_for(".answers"))
     _audit("my_requested", submission, kind=kind, follow_up=follow_up.id, new=new)
     flash(_("Your request is with the office. It will be dealt with by %(day)s.",
             day=follow_up.due_on.isoformat()) if new else
@@ -124,10 +138,8 @@ def _ask(submission, kind: str, text: str):
 
 
 @bp.post("/correction")
-def correction():
-    submission, back = _signed_in_or_back()
-    if submission is None or my_access.erased_on(submission):
-        return back if submission is None else redirect(url_for(".answers"))
+@household(asks=True)
+def correction(submission):
     form = RequestForm()
     if not form.validate_on_submit():
         return _answers_page(submission, form, 400)
@@ -135,12 +147,10 @@ def correction():
 
 
 @bp.route("/<any(deletion, withdrawal):kind>", methods=["GET", "POST"])
-def confirm(kind):
+@household(asks=True)
+def confirm(submission, kind):
     """Asking for deletion, or withdrawing a sign-up: a page that says what it means, then a
     confirmed post."""
-    submission, back = _signed_in_or_back()
-    if submission is None or my_access.erased_on(submission):
-        return back if submission is None else redirect(url_for(".answers"))
     standing = my_requests.standing(submission)
     if kind == "withdrawal" and not standing.may_withdraw:
         return redirect(url_for(".answers"))

@@ -66,6 +66,12 @@ class Standing:
         return self.open_request("deletion") is None
 
 
+def step_of(follow_up: FollowUp, lang: str) -> str:
+    """An application's review step as its form names it, in `lang` ("" for other kinds)."""
+    label = follow_ups.step_label(follow_up)
+    return label.get(lang) if label else ""
+
+
 def standing(submission: Submission) -> Standing:
     return Standing(list(follow_ups.of_submission(submission)))
 
