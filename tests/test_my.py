@@ -350,3 +350,16 @@ def test_an_applicant_sees_the_review_step_of_its_application(client):
     page = opened(client, code, "2222").text
     assert 'data-kind="application"' in page and "审核环节：已申报" in page
     assert "Review step: Submitted" in client.get("/my/answers?lang=en").text
+
+
+def test_odd_requests_get_a_page_never_an_error(client):
+    code = receipt(submit(client))
+    opened(client, code, "5678")
+    token = hidden(client.get("/my/deletion").text, "csrf_token")
+    too_long = client.post("/my/deletion", data={"csrf_token": token, "text": "删" * 2001})
+    assert too_long.status_code == 400 and 'class="error"' in too_long.text
+    assert client.get("/my/correction").status_code == 405
+    assert client.get("/my/elsewhere").status_code == 404
+    assert client.post("/my/sign-out").status_code == 400      # no token, no sign-out
+    assert client.get("/my/answers").status_code == 200
+    assert requests_of(code) == []

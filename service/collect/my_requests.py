@@ -48,7 +48,7 @@ class Standing:
 
     items: list[FollowUp]
 
-    def open_request(self, kind: str) -> FollowUp | None:
+    def waiting(self, kind: str) -> FollowUp | None:
         return next((f for f in self.items if f.kind == kind and f.state in OPEN_STATES), None)
 
     @property
@@ -59,11 +59,11 @@ class Standing:
     def may_withdraw(self) -> bool:
         sign_up = self.sign_up
         return sign_up is not None and sign_up.decision != "withdrawn" and \
-            self.open_request("withdrawal") is None
+            self.waiting("withdrawal") is None
 
     @property
     def may_ask_deletion(self) -> bool:
-        return self.open_request("deletion") is None
+        return self.waiting("deletion") is None
 
 
 def step_of(follow_up: FollowUp, lang: str) -> str:
