@@ -98,8 +98,8 @@ def forget_visit(submission, given: Given, corrections: list[tuple]) -> None:
                 HouseholdChange.delete().where(HouseholdChange.id.in_(ids)).execute()
     HouseholdConflict.delete().where(HouseholdConflict.submission == submission.id).execute()
     now = ledger.current(household)
-    for question in sorted(touched):
-        _set(now, question, _rechain(household_id, question))
+    for question, value in _rechain(household_id, touched).items():
+        _set(now, question, value)
     _scrub_conflicts(household_id, given, now)
     if resolved:        # (the audit log is read only when there is something to scrub)
         _scrub_resolve_events(household_id, given)
@@ -112,20 +112,21 @@ def _locked(household_id: int) -> Household:
     return (query if is_sqlite() else query.for_update()).get()
 
 
-def _rechain(household_id: int, question: str):
-    """Chain the question's remaining history again (each row's old value is the new value of
-    the row before it) and return its newest value, None when no row remains."""
-    last = NOTHING
-    for change_id, old, new in (HouseholdChange.select(HouseholdChange.id,
-                                                       HouseholdChange.old_value,
-                                                       HouseholdChange.new_value)
-                                .where((HouseholdChange.household == household_id) &
-                                       (HouseholdChange.question == question))
-                                .order_by(HouseholdChange.version, HouseholdChange.id).tuples()):
-        if old != last:
-            HouseholdChange.update(old_value=last).where(HouseholdChange.id == change_id).execute()
-        last = new
-    return json.loads(last)
+def _rechain(household_id: int, questions: set) -> dict:
+    """Chain the remaining history of these questions again (each row's old value is the new
+    value of the row before it) and return each one's newest value (None: no row remains)."""
+    last = dict.fromkeys(questions, NOTHING)
+    for change_id, question, old, new in (
+            HouseholdChange.select(HouseholdChange.id, HouseholdChange.question,
+                                   HouseholdChange.old_value, HouseholdChange.new_value)
+            .where((HouseholdChange.household == household_id) &
+                   HouseholdChange.question.in_(sorted(questions)))
+            .order_by(HouseholdChange.version, HouseholdChange.id).tuples()):
+        if old != last[question]:
+            HouseholdChange.update(old_value=last[question]).where(
+                HouseholdChange.id == change_id).execute()
+        last[question] = new
+    return {question: json.loads(text) for question, text in last.items()}
 
 
 def _set(now: dict, question: str, value) -> None:
