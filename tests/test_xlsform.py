@@ -479,7 +479,7 @@ def test_forms_check_takes_a_workbook(cli, tmp_path):
     good, bad = tmp_path / "good.xlsx", tmp_path / "bad.xlsx"
     good.write_bytes(xlsform_out.write(load_file(DEMO_FORMS / "signup.yaml")))
     result = cli("forms", "check", str(good))
-    assert (result.exit_code, result.stdout) == (0, "ok: signup v1 (10 questions)\n")
+    assert (result.exit_code, result.stdout) == (0, "ok: signup v2 (10 questions)\n")
     bad.write_bytes(book([TEXT, q("calculate", "c", calculation="1")]))
     result = cli("forms", "check", str(bad), "--lang", "en")
     assert result.exit_code == 1
