@@ -105,7 +105,11 @@ def test_an_erased_response_leaves_no_answer_in_any_table_or_export(office):
     body = admin.get("/admin/forms/kitchen/export.csv?pii=1&status=all").data.decode("utf-8-sig")
     assert not [v for v in erased if v in body] and office.receipts["secret"] not in body
     assert office.receipts["sq1"] in body
-    # nothing more to correct; a second erasure changes nothing
+    # its page and the dashboard still open; nothing more to correct; erasing again changes nothing
+    page = admin.get(f"/admin/responses/{sub.id}")
+    assert page.status_code == 200 and office.receipts["secret"] in page.text
+    assert not [v for v in erased if v in page.text]
+    assert admin.get("/admin/forms/kitchen").status_code == 200
     assert admin.get(f"/admin/responses/{sub.id}/correct/story").status_code == 404
     assert not erase(app, sub.id)
     with app.app_context(), db.connection_context():
