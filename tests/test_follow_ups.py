@@ -269,6 +269,9 @@ def test_the_home_page_counts_overdue_and_due_this_week(town):
         page = town.client(username).get("/admin/")
         assert f'data-overdue="{overdue}"' in page.text, username
         assert f'data-due-this-week="{week}"' in page.text, username
+        queue = town.client(username)
+        assert total(queue.get("/admin/follow-ups?overdue=1")) == overdue
+        assert total(queue.get("/admin/follow-ups?due=week")) == week
     assert 'id="follow-up-counts"' not in town.client("sv1").get("/admin/").text
 
 

@@ -1,5 +1,5 @@
 """The follow-up queue of the office (/admin/follow-ups): what is owed to households in one's areas,
-filtered by form, kind, state, assignee, area and overdue, exported as CSV (UTF-8 with a BOM, for
+filtered by form, kind, state, assignee, area, overdue and due this week, exported as CSV (UTF-8 with a BOM, for
 Excel on Chinese Windows; audit-logged); and one follow-up's page with its history and the
 changes the user may make (follow_ups_actions.py). Out of scope is a 404, like everywhere."""
 from __future__ import annotations
@@ -83,10 +83,14 @@ def filtered(user):
     if code:
         area = policy.get_area_or_404(user, code)
         query, used["area"] = query.where(FollowUp.area.in_(policy.area_ids_under(area))), code
+    today = clock.today()
     if request.args.get("overdue") == "1":
-        query = query.where(FollowUp.state.in_(list(OPEN_STATES)) &
-                            (FollowUp.due_on < clock.today()))
+        query = query.where(FollowUp.state.in_(list(OPEN_STATES)) & (FollowUp.due_on < today))
         used["overdue"] = "1"
+    if request.args.get("due") == "week":      # the home page's "due this week": to Sunday
+        query = query.where(FollowUp.state.in_(list(OPEN_STATES)) & (FollowUp.due_on >= today) &
+                            (FollowUp.due_on <= follow_ups.week_end(today)))
+        used["due"] = "week"
     return query.order_by(FollowUp.due_on, FollowUp.id), used
 
 

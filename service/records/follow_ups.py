@@ -137,11 +137,16 @@ def is_overdue(follow_up: FollowUp, today: dt.date | None = None) -> bool:
     return follow_up.state in OPEN_STATES and follow_up.due_on < (today or clock.today())
 
 
+def week_end(today: dt.date) -> dt.date:
+    """The Sunday ending `today`'s week: "due this week" runs from today to it."""
+    return today + dt.timedelta(days=6 - today.weekday())
+
+
 def counts(query, today: dt.date | None = None) -> dict[str, int]:
     """Of a scoped query of follow-ups, the open ones overdue and those due this week (from
     today to Sunday, not overdue): the office home page's figures."""
     today = today or clock.today()
-    sunday = today + dt.timedelta(days=6 - today.weekday())
+    sunday = week_end(today)
     open_ones = query.where(FollowUp.state.in_(list(OPEN_STATES))).order_by()
     return {"overdue": open_ones.where(FollowUp.due_on < today).count(),
             "due_this_week": open_ones.where((FollowUp.due_on >= today) &
