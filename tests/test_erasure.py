@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from service.storage.models import (
     RoundHousehold, Submission, SurveyRound, User,
 )
 
-from .conftest import csrf_token
+from .conftest import POSTGRES, csrf_token
 from .test_households_office import FIRST, book  # noqa: F401  (book: a fixture)
 from .test_round_report import close, inside, new_round, report_of, without_tokens
 from .test_tally import recount, tallies
@@ -275,6 +276,22 @@ def test_erasure_is_one_transaction(office, monkeypatch, username):
         assert kept.erased_at is None and json.loads(kept.answers) == SECRET
         assert Answer.select().where(Answer.submission == sub.id).count() > 5
         assert tallies() == before
+
+
+@pytest.mark.skipif(POSTGRES, reason="SQLite's own file")
+def test_the_sqlite_file_keeps_no_erased_answer_in_its_free_space(office):
+    sub = office.store("secret", answers=SECRET, area="SQ1")
+    path = Path(office.app.config["DATABASE_URL"][len("sqlite:///"):])
+    erased = texts(SECRET)
+
+    def file_bytes() -> bytes:
+        with office.app.app_context(), db.connection_context():
+            db.execute_sql("PRAGMA secure_delete = 0")    # as a build without it would have it
+            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path.read_bytes()
+    assert all(v.encode() in file_bytes() for v in erased)
+    assert erase(office.app, sub.id)
+    assert [v for v in erased if v.encode() in file_bytes()] == []
 
 
 def test_the_moment_it_was_erased_is_kept(office):

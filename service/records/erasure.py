@@ -80,15 +80,17 @@ def erase_submission(submission: Submission, *, by, reason: str, record: bool = 
 @contextlib.contextmanager
 def _overwriting():
     """On SQLite, what the erasure deletes or rewrites is overwritten with zeros in the file
-    (`secure_delete`), rather than left in free pages until they are used again."""
+    (`secure_delete`, which some builds have on already), rather than left in free pages until
+    they are used again; the connection then goes back to its own setting."""
     if not is_sqlite():
         yield
         return
-    db.execute_sql("PRAGMA secure_delete = ON")
+    before = db.execute_sql("PRAGMA secure_delete").fetchone()[0]
+    db.execute_sql("PRAGMA secure_delete = 1")
     try:
         yield
     finally:
-        db.execute_sql("PRAGMA secure_delete = OFF")
+        db.execute_sql(f"PRAGMA secure_delete = {int(before)}")
 
 
 def _locked(submission: Submission) -> Submission:
