@@ -1,13 +1,16 @@
 """The follow-up queue of the office (/admin/follow-ups): what is owed to households in one's areas,
-filtered by form, kind, state, assignee, area, overdue and due this week, exported as CSV (UTF-8 with a BOM, for
-Excel on Chinese Windows; audit-logged); and one follow-up's page with its history and the
-changes the user may make (follow_ups_actions.py). Out of scope is a 404, like everywhere."""
+filtered by form, kind, state, assignee, area, overdue and due this week, exported as CSV (UTF-8
+with a BOM, for Excel on Chinese Windows; audit-logged); and one follow-up's page with its history
+and the changes the user may make (follow_ups_actions.py). Out of scope is a 404, like everywhere."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 from flask import current_app, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.validators import Length
 
 from service.admin import bp, downloads
 from service.i18n import current_lang
@@ -30,7 +33,8 @@ DECISION_WORDS = {"confirmed": _l("Confirmed"), "declined": _l("Declined"),
                   "refused": _l("Deletion refused")}
 ACTION_WORDS = {"requested": _l("Asked by the resident"), "assigned": _l("Assigned"),
                 "started": _l("Started"), "note": _l("Note"), "reply": _l("Replied"),
-                "closed": _l("Marked done"), "confirmed": _l("Confirmed"), "declined": _l("Declined"),
+                "closed": _l("Marked done"), "confirmed": _l("Confirmed"),
+                "declined": _l("Declined"),
                 "withdrawn": _l("Withdrawn by the resident"), "step": _l("Review step"),
                 "approved": _l("Deletion approved"), "refused": _l("Deletion refused")}
 CSV_COLUMNS = (_l("Number"), _l("Receipt"), _l("Form"), _l("Kind"), _l("State"), _l("Area code"),
@@ -128,14 +132,21 @@ def follow_ups_page():
         total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), used=used,
         forms=[s for s in catalog if s.follow_up], areas=list(policy.visible_areas(user)),
         counts=follow_ups.counts(policy.follow_ups_for(user)), form_title=form_title,
-        states=STATES, kinds=KINDS, state_words=STATE_WORDS, kind_words=KIND_WORDS,
-        decision_words=DECISION_WORDS)
+        states=STATES, kinds=KINDS, words=WORDS)
+
+
+def _batches(query, size: int = 1000):
+    """The query's rows with their look-ups, a thousand at a time (memory stays flat)."""
+    page = 1
+    while batch := rows_of(query.paginate(page, size)):
+        yield from batch
+        page += 1
 
 
 def csv_rows(query):
     yield [str(c) for c in CSV_COLUMNS]
     today, local = clock.today(), clock.local_time
-    for row in rows_of(query):
+    for row in _batches(query):
         f, s, area = row["f"], row["s"], row["area"]
         yield [neutralise(c) for c in (
             f.id, s.receipt if s else "", form_title(f.form_id), KIND_WORDS[f.kind],
@@ -162,7 +173,6 @@ def follow_ups_csv():
 @bp.get("/follow-ups/<int:follow_up_id>")
 @policy.requires("follow_ups.view")
 def follow_up_page(follow_up_id):
-    from service.admin.follow_ups_actions import forms_for
     user = auth.current_user()
     f = policy.get_follow_up_or_404(user, follow_up_id)
     spec = spec_of(f)
@@ -173,8 +183,35 @@ def follow_up_page(follow_up_id):
         "admin/follow_ups/detail.html", f=f, row=rows_of(FollowUp.select().where(
             FollowUp.id == f.id))[0], spec=spec, notes=follow_ups.history(f),
         forms=forms_for(f, spec, user), steps=actions.next_steps(f, spec, user),
-        may_manage=policy.can(user, "follow_ups.manage", f), local_time=clock.local_time,
-        words=WORDS, form_title=form_title, sessions=session_choices(spec))
+        local_time=clock.local_time, words=WORDS, form_title=form_title, sessions=session_choices(spec))
+
+
+class FollowUpForm(FlaskForm):
+    """Every change's form: the text (note, reply, reviewer's note, reason) and what it picks."""
+
+    text = TextAreaField(_l("Text"), validators=[Length(max=actions.NOTE_MAX)])
+    assignee = SelectField(_l("Assignee"), validate_choice=False)
+    session = SelectField(_l("Session"), validate_choice=False)
+    choice = HiddenField()            # confirmed | declined, approve | refuse, or a step's name
+
+
+def assignees(follow_up) -> list[User]:
+    """The active accounts who may deal with this follow-up (in its area, with the capability)."""
+    return [u for u in User.select().where(User.active & User.role.in_(["admin", "manager"]))
+            .order_by(User.username) if policy.can(u, "follow_ups.manage", follow_up)]
+
+
+def forms_for(follow_up, spec, user) -> dict:
+    """The forms the follow-up's page shows this user: none when they may not manage it."""
+    if not policy.can(user, "follow_ups.manage", follow_up):
+        return {}
+    form = FollowUpForm(formdata=None)
+    form.assignee.choices = [("", "—")] + [(u.username, u.display_name or u.username)
+                                           for u in assignees(follow_up)]
+    form.assignee.data = follow_up.assignee.username if follow_up.assignee_id else ""
+    form.session.choices = session_choices(spec)
+    form.session.data = follow_up.session
+    return {"form": form, "open": follow_up.state in OPEN_STATES}
 
 
 def session_choices(spec) -> list[tuple[str, str]]:

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, TextAreaField
-from wtforms.validators import Length
 
 from service.admin import bp
-from service.admin.follow_ups import session_choices, spec_of
+from service.admin.follow_ups import FollowUpForm, spec_of
 from service.office import auth, policy
 from service.records import follow_up_actions as actions
 from service.records.follow_ups import FollowUpError
-from service.storage.follow_up_models import OPEN_STATES
 from service.storage.models import User
 
 #: What the office reads when a change is refused (FollowUpError's codes).
@@ -40,34 +36,6 @@ DONE = {"assign": _l("The follow-up is assigned."), "start": _l("The follow-up i
         "close": _l("The follow-up is closed."), "decide": _l("The sign-up is decided."),
         "step": _l("The application moved to its next step."),
         "deletion": _l("The request for deletion is decided.")}
-
-
-class FollowUpForm(FlaskForm):
-    """Every change's form: the text (note, reply, reviewer's note, reason) and what it picks."""
-
-    text = TextAreaField(_l("Text"), validators=[Length(max=actions.NOTE_MAX)])
-    assignee = SelectField(_l("Assignee"), validate_choice=False)
-    session = SelectField(_l("Session"), validate_choice=False)
-    choice = HiddenField()            # confirmed | declined, approve | refuse, or a step's name
-
-
-def assignees(follow_up) -> list[User]:
-    """The active accounts who may deal with this follow-up (in its area, with the capability)."""
-    return [u for u in User.select().where(User.active & User.role.in_(["admin", "manager"]))
-            .order_by(User.username) if policy.can(u, "follow_ups.manage", follow_up)]
-
-
-def forms_for(follow_up, spec, user) -> dict:
-    """The forms the follow-up's page shows this user: none when they may not manage it."""
-    if not policy.can(user, "follow_ups.manage", follow_up):
-        return {}
-    form = FollowUpForm(formdata=None)
-    form.assignee.choices = [("", "—")] + [(u.username, u.display_name or u.username)
-                                           for u in assignees(follow_up)]
-    form.assignee.data = follow_up.assignee.username if follow_up.assignee_id else ""
-    form.session.choices = session_choices(spec)
-    form.session.data = follow_up.session
-    return {"form": form, "open": follow_up.state in OPEN_STATES}
 
 
 def _do(action: str, f, form: FollowUpForm, user):
