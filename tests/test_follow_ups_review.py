@@ -269,3 +269,31 @@ def test_the_years_applications_by_step_print_and_download(applications):
         assert AuditEvent.get(AuditEvent.action == "applications_export").username == "admin"
     assert town.client("sv1").get("/admin/follow-ups/applications").status_code == 404
     assert admin.get("/admin/follow-ups/applications?form=signup").status_code == 404
+
+
+# --- through the public form ----------------------------------------------------------------
+
+def test_the_public_forms_open_their_follow_ups(visitor, database):
+    """A sign-up and an application posted as a phone posts them: each opens its follow-up in
+    the submission's transaction, the sign-up due in 2 working days, the application at its
+    first step."""
+    from service.office import clock
+    from service.records import working_days
+    from .conftest import receipt
+    signup = {"consent": "y", "event": "train_domestic", "sessions": ["wd_am", "sat"],
+              "name": "张三", "phone": "13912345678", "age": "30", "needs_childcare": "no"}
+    page = visitor.submit("/f/signup", signup)
+    assert page.status_code == 200 and receipt(page.text)
+    application = {"consent": "y", "unit_type": "village", "unit_name": "团结村", "people": "800",
+                   "minority_people": "300", "activities": ["festivals"],
+                   "achievements": "每年组织古尔邦节、春节联谊活动", "contact_name": "马强",
+                   "contact_phone": "13800001111"}
+    page = visitor.submit("/f/application", application)
+    assert page.status_code == 200 and receipt(page.text)
+    with visitor.client.application.app_context():
+        today = clock.today()
+        made = {f.kind: f for f in FollowUp.select()}
+        assert made["sign_up"].due_on == working_days.due(today, 2)
+        assert (made["application"].step, made["application"].state) == ("submitted", "new")
+        assert made["application"].due_on == working_days.due(today, 20)
+        assert made["application"].submission.receipt == receipt(page.text)
