@@ -252,6 +252,8 @@ def test_the_years_applications_by_step_print_and_download(applications):
     assert counts == {"submitted": "1", "reviewed": "1", "recommended": "0", "accepted": "0",
                       "not_accepted": "0", "declined": "0"}
     assert "东湖社区" in page.text and "社区初审通过" in page.text
+    queue = admin.get("/admin/follow-ups?kind=application").text
+    assert "Application · Reviewed" in queue and "Application · Submitted" in queue
     assert "13900001111" not in page.text and "李四" not in page.text     # no identifiers
     assert 'data-count="0"' in admin.get("/admin/follow-ups/applications?year=2001").text
     mgr2 = town.client("mgr2").get("/admin/follow-ups/applications")

@@ -110,8 +110,15 @@ def rows_of(query) -> list[dict]:
         User.id.in_([f.assignee_id for f in found if f.assignee_id]))} if found else {}
     today = clock.today()
     return [{"f": f, "s": subs.get(f.submission_id), "area": areas.get(f.area_id),
-             "assignee": users.get(f.assignee_id), "overdue": follow_ups.is_overdue(f, today)}
-            for f in found]
+             "assignee": users.get(f.assignee_id), "overdue": follow_ups.is_overdue(f, today),
+             "step": step_title(f)} for f in found]
+
+
+def step_title(f: FollowUp) -> str:
+    """An application's step as its form (the version served) names it, in the user's language."""
+    spec = current_app.extensions["doorstep.catalog"].get(f.form_id) if f.step else None
+    step = spec.follow_up.step(f.step) if spec and spec.follow_up else None
+    return step.label.get(current_lang()) if step else (f.step or "")
 
 
 def form_title(form_id: str) -> str:
