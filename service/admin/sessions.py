@@ -6,8 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from service.office import audit, auth, policy
-from service.limits import failed_login, limiter, login_username
+from service.office import audit, auth, policy, sign_in_limits
 from service.storage.models import Submission, User
 from service.admin import bp
 from service.admin.forms import ConfirmForm, LoginForm, PasswordChangeForm
@@ -30,19 +29,28 @@ def _office():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_IP", "30/10minutes"),
-               methods=["POST"], deduct_when=failed_login)
-@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_ACCOUNT", "5/5minutes"),
-               key_func=login_username, methods=["POST"], deduct_when=failed_login)
 def login():
+    """Sign in; wrong passwords are counted per account and address, per address and per account
+    in the database (`sign_in_limits`), whichever worker or instance takes them."""
     form = LoginForm()
     if form.validate_on_submit():
-        username = form.username.data.strip()
+        username, address = form.username.data.strip(), auth.client_ip()
+        wait = sign_in_limits.refusal(username, address)
+        if wait:
+            form.password.errors.append(_(
+                "Too many wrong passwords. Please try again in %(n)s minutes.",
+                n=sign_in_limits.minutes(wait)))
+            response = current_app.make_response((render_template("admin/login.html",
+                                                                  form=form), 429))
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = User.get_or_none(User.username == username)
         if auth.check_password(user, form.password.data) and user.active:
+            sign_in_limits.succeeded(username, address)
             auth.log_in(user)
             audit.record("login", target=f"user:{user.id}", user=user)
             return redirect(_safe_next(request.args.get("next")))
+        sign_in_limits.failed(username, address)
         audit.record("login_failed", target=f"user:{user.id}" if user else "", user=None,
                      username=username[:64])
         form.password.errors.append(_("Wrong username or password, or the account is disabled."))
