@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from service.office import audit, auth, policy, sign_in_limits
+from service.office import audit, auth, passwords, policy, sign_in_limits
 from service.storage.models import Submission, User
 from service.admin import bp
 from service.admin.forms import ConfirmForm, LoginForm, PasswordChangeForm
@@ -80,6 +80,8 @@ def password():
             form.current.errors.append(_("The current password is wrong."))
         elif form.new.data == form.current.data:
             form.new.errors.append(_("Choose a password different from the current one."))
+        elif weak := passwords.problem(form.new.data, user.username):
+            form.new.errors.append(weak)
         else:
             User.update(password_hash=auth.hash_password(form.new.data),
                         must_change_password=False).where(User.id == user.id).execute()
