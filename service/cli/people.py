@@ -67,12 +67,15 @@ def areas_group():
 
 @areas_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@LANG
 @with_appcontext
-def areas_import(file):
-    """Import areas from a CSV with columns code,name,parent_code (all or nothing)."""
+def areas_import(file, lang):
+    """Import areas from a CSV with columns code,name,parent_code (all or nothing). A code is
+    letters, digits, - and _ (at most 64, starting with a letter or digit)."""
     _connect()
     try:
-        created, updated = areas.import_csv(file.read())
+        with force_locale(lang):
+            created, updated = areas.import_csv(file.read())
     except areas.AreaError as exc:
         for line in exc.problems:
             click.echo(f"error: {file.name}: {line}", err=True)
