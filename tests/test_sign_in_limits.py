@@ -93,3 +93,12 @@ def test_the_limits_read_as_documented():
     assert sign_in_limits.parse("100/hour") == Limit(100, 3600)
     with pytest.raises(ValueError):
         sign_in_limits.parse("five a minute")
+
+
+def test_the_refusal_says_why_in_chinese(office, clock):
+    guesser = at(office, "10.0.0.1")
+    guesser.set_cookie("lang", "zh")
+    for _ in range(5):
+        login(guesser, "mgr1", "guess")
+    refused = login(guesser, "mgr1", PASSWORD)
+    assert refused.status_code == 429 and "密码错误次数过多" in refused.text
