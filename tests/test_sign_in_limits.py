@@ -102,3 +102,9 @@ def test_the_refusal_says_why_in_chinese(office, clock):
         login(guesser, "mgr1", "guess")
     refused = login(guesser, "mgr1", PASSWORD)
     assert refused.status_code == 429 and "密码错误次数过多" in refused.text
+
+
+def test_a_limit_that_does_not_read_stops_the_start(tmp_path):
+    from .conftest import make_app
+    with pytest.raises(ValueError, match="LOGIN_LIMIT_IP"):
+        make_app(tmp_path, LOGIN_LIMIT_IP="thirty a minute")

@@ -20,6 +20,10 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.home")
 
 
+# a sign-in limit that does not read stops the start, not every sign-in
+bp.record_once(lambda state: sign_in_limits.check(state.app.config))
+
+
 @bp.context_processor
 def _office():
     user = auth.current_user()

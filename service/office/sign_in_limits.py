@@ -44,6 +44,15 @@ def parse(text: str) -> Limit:
     return Limit(int(m.group(1)), int(m.group(2) or 1) * _UNITS[m.group(3)])
 
 
+def check(config) -> None:
+    """Refuse to start on a limit that does not read (rather than a 500 at every sign-in)."""
+    for key in DEFAULTS:
+        try:
+            parse(config.get(key) or DEFAULTS[key])
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+
+
 def _limit(key: str) -> Limit:
     return parse(current_app.config.get(key) or DEFAULTS[key])
 
