@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from flask_wtf import CSRFProtect
 
-from service import config, i18n, limits
+from service import config, i18n, limits, security_headers
 from service.office import clock
 from service.storage import db
 from service.formspec.catalog import Catalog
@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     csrf.init_app(app)
     limits.init_app(app)
+    security_headers.init_app(app)
     # Refuses to start on an invalid form definition, with one line per problem.
     app.extensions["doorstep.catalog"] = Catalog(app.config["FORMS_DIR"],
                                                 app.config["FORMS_CHECK_SECONDS"])

@@ -28,6 +28,13 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "PROXY_HOPS": int(env.get("PROXY_HOPS", 0)),
         # an office sign-in lasts at most this long, whatever the browser does with its cookie
         "LOGIN_MAX_HOURS": int(env.get("LOGIN_MAX_HOURS", 12)),
+        # wrong office passwords allowed, counted in the database (office/sign_in_limits.py):
+        # per account and address (with backoff: twice as many in twelve times as long, twice),
+        # per address over all accounts, per account over all addresses (past it, only
+        # addresses with no failure on the account may still try)
+        "LOGIN_LIMIT_ACCOUNT": env.get("LOGIN_LIMIT_ACCOUNT", "5/5minutes"),
+        "LOGIN_LIMIT_IP": env.get("LOGIN_LIMIT_IP", "30/10minutes"),
+        "LOGIN_LIMIT_ACCOUNT_ALL": env.get("LOGIN_LIMIT_ACCOUNT_ALL", "100/hour"),
         # the rate limits' keys in Redis: deployments sharing one Redis keep apart by prefix
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "doorstep"),
         # a dashboard counted from raw answers gives up after this long (gunicorn's worker

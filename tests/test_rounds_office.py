@@ -267,7 +267,7 @@ def test_the_coverage_page_shows_the_figures_a_recount_gives(three):
                             "left": 0}
     assert parts["SQ2"] == {"target": 2, "done": 1, "attempted": 1, "not-yet": 0, "flagged": 0,
                             "left": 0}
-    assert "40.0%" in page.text and 'style="width:40.0%"' in page.text
+    assert "40.0%" in page.text and '<rect width="40.0"' in page.text
     # per day: two done today; per surveyor: sv1 did one, nobody is assigned yet
     today = clock.Clock("Asia/Shanghai").today().isoformat()
     assert re.findall(r'data-day="([^"]+)" data-done="(\d+)" data-running="(\d+)"',

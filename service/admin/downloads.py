@@ -1,10 +1,14 @@
 """How the office's downloads are sent: an XLSX made whole in a temporary file, or CSV/ZIP bytes
-streamed as they are made, each audit-logged once it is sent (a stream says whether it ended)."""
+streamed as they are made, each audit-logged once it is sent (a stream says whether it ended); and
+the one way every download and image names its file (`disposition`)."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import unicodedata
 from typing import Callable, Iterator
+from urllib.parse import quote
 
 from flask import Response, send_file, stream_with_context
 
@@ -18,7 +22,9 @@ def xlsx(write: Callable[[str], None], name: str, audited: Callable[[], None]):
     try:
         write(path)
         audited()
-        return send_file(path, as_attachment=True, download_name=name, mimetype=XLSX)
+        response = send_file(path, mimetype=XLSX)
+        response.headers["Content-Disposition"] = disposition(name)
+        return response
     finally:
         os.unlink(path)    # the open file stays readable until sent (POSIX)
 
@@ -37,5 +43,29 @@ def streamed(chunks: Callable[[], Iterator[bytes]], name: str, mimetype: str,
 
     # (Werkzeug adds the charset to text/csv)
     return Response(stream_with_context(generate()), mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": disposition(name),
         "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+# Characters no file name keeps: controls (a line break would end the header), path separators,
+# and what Windows refuses in a name.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+def safe_filename(name: str) -> str:
+    """`name` as a file name: unsafe characters as `_`, no leading dots, at most 150 characters."""
+    name = "".join("_" if unicodedata.category(c).startswith("C") else c for c in name)
+    return _UNSAFE.sub("_", name).lstrip(". ")[:150] or "download"
+
+
+def disposition(name: str, inline: bool = False) -> str:
+    """A Content-Disposition value naming `name` that no user text can break (RFC 6266): the
+    name made safe, as plain ASCII in `filename` and, when it is not ASCII, also in full as
+    RFC 5987 `filename*=UTF-8''…` (as Werkzeug's send_file does)."""
+    name = safe_filename(name)       # no quote, backslash or control left: quoting is plain
+    value = "inline" if inline else "attachment"
+    if name.isascii():
+        return f'{value}; filename="{name}"'
+    simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return (f'{value}; filename="{safe_filename(simple)}"; '
+            f"filename*=UTF-8''{quote(name, safe='!#$&+-.^_`|~')}")

@@ -9,6 +9,7 @@ import yaml
 from flask import Response, abort, current_app, request
 
 from service.admin import bp
+from service.admin.downloads import disposition
 from service.formspec import xlsform_out
 from service.office import policy
 
@@ -45,4 +46,4 @@ def form_file(form_id, ext):
                               width=100).encode("utf-8")
         kind = "application/yaml; charset=utf-8"
     return Response(data, mimetype=kind, headers={
-        "Content-Disposition": f'attachment; filename="{name}"'})
+        "Content-Disposition": disposition(name)})

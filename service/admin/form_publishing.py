@@ -17,6 +17,7 @@ from service.collect.render import page_context
 from service.formspec import publishing, summary, wtf, xlsform
 from service.i18n import current_lang
 from service.office import audit, policy
+from service.security_headers import framed_by_own_pages
 from service.storage.db import write_transaction
 from service.storage.form_models import Form, FormVersion
 
@@ -128,6 +129,7 @@ def form_draft(form_id):
 
 @bp.get("/forms/<form_id>/draft/phone/<in_lang>")
 @policy.requires("forms.manage")
+@framed_by_own_pages
 def form_draft_phone(form_id, in_lang):
     """The draft as the public form page, in one language; it cannot be sent (a GET-only page,
     its submit button disabled and no outbox)."""

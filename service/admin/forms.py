@@ -30,7 +30,8 @@ class UserForm(FlaskForm):
 
 
 class AreaForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
+    # its characters and length: office/areas.py (CODE), the one rule for every way in
+    code = StringField(_l("Code"), validators=[DataRequired()])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     parent = SelectField(_l("Belongs to"))
 

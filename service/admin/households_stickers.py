@@ -8,6 +8,7 @@ from flask import Response, abort, current_app, request, url_for
 from flask_babel import gettext as _
 
 from service.admin import bp
+from service.admin.downloads import disposition
 from service.admin.links import public_base
 from service.errors import render_error
 from service.formspec.model import LANGUAGES
@@ -43,8 +44,7 @@ def households_stickers():
                  count=sheet.count, format="pdf" if pdf else "html")
     if pdf:
         response = Response(sheets.pdf(sheets.html(sheet)), mimetype="application/pdf")
-        response.headers.set("Content-Disposition", "attachment",
-                             filename=f"{spec.id}-{area.code}-door.pdf")
+        response.headers["Content-Disposition"] = disposition(f"{spec.id}-{area.code}-door.pdf")
         return response
     args = request.args.to_dict()
     args["format"] = "pdf"
@@ -68,6 +68,6 @@ def household_door(code, kind):
         response = Response(qr.png(url), mimetype="image/png")
     else:
         response = Response(qr.svg(url), mimetype="image/svg+xml")
-    response.headers.set("Content-Disposition", "inline", filename=f"door-{found.code}.{kind}")
+    response.headers["Content-Disposition"] = disposition(f"door-{found.code}.{kind}", inline=True)
     response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -26,6 +26,7 @@ from service.formspec.model import LANGUAGES
 from service.i18n import current_lang
 from service.storage.models import Area, Link, Submission, User
 from service.admin import bp
+from service.admin.downloads import disposition
 from service.office import clock
 from service.records.vocabulary import LINK_CHANNELS
 from service.admin.forms import ConfirmForm
@@ -224,7 +225,7 @@ def link_qr(link_id, kind):
         response = Response(qr.svg(url), mimetype="image/svg+xml")
     else:
         abort(404)
-    response.headers.set("Content-Disposition", "inline", filename=f"link-{link.id}.{kind}")
+    response.headers["Content-Disposition"] = disposition(f"link-{link.id}.{kind}", inline=True)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
 
@@ -260,8 +261,7 @@ def links_sheet():
             return render_error(503, _("No Chinese font is installed on the server, so the PDF "
                                        "would print empty boxes (install fonts-noto-cjk)."))
         response = Response(sheets.pdf(sheets.html(sheet)), mimetype="application/pdf")
-        response.headers.set("Content-Disposition", "attachment",
-                             filename=f"{spec.id}-{area.code}-{kind}.pdf")
+        response.headers["Content-Disposition"] = disposition(f"{spec.id}-{area.code}-{kind}.pdf")
         return response
     args = request.args.to_dict()
     args["format"] = "pdf"

@@ -6,8 +6,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from service.office import audit, auth, policy
-from service.limits import failed_login, limiter, login_username
+from service.office import audit, auth, passwords, policy, sign_in_limits
 from service.records import follow_ups
 from service.storage.models import Submission, User
 from service.admin import bp
@@ -22,6 +21,10 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.home")
 
 
+# a sign-in limit that does not read stops the start, not every sign-in
+bp.record_once(lambda state: sign_in_limits.check(state.app.config))
+
+
 @bp.context_processor
 def _office():
     user = auth.current_user()
@@ -31,19 +34,28 @@ def _office():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_IP", "30/10minutes"),
-               methods=["POST"], deduct_when=failed_login)
-@limiter.limit(lambda: current_app.config.get("LOGIN_LIMIT_ACCOUNT", "5/5minutes"),
-               key_func=login_username, methods=["POST"], deduct_when=failed_login)
 def login():
+    """Sign in; wrong passwords are counted per account and address, per address and per account
+    in the database (`sign_in_limits`), whichever worker or instance takes them."""
     form = LoginForm()
     if form.validate_on_submit():
-        username = form.username.data.strip()
+        username, address = form.username.data.strip(), auth.client_ip()
+        wait = sign_in_limits.refusal(username, address)
+        if wait:
+            form.password.errors.append(_(
+                "Too many wrong passwords. Please try again in %(n)s minutes.",
+                n=sign_in_limits.minutes(wait)))
+            response = current_app.make_response((render_template("admin/login.html",
+                                                                  form=form), 429))
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = User.get_or_none(User.username == username)
         if auth.check_password(user, form.password.data) and user.active:
+            sign_in_limits.succeeded(username, address)
             auth.log_in(user)
             audit.record("login", target=f"user:{user.id}", user=user)
             return redirect(_safe_next(request.args.get("next")))
+        sign_in_limits.failed(username, address)
         audit.record("login_failed", target=f"user:{user.id}" if user else "", user=None,
                      username=username[:64])
         form.password.errors.append(_("Wrong username or password, or the account is disabled."))
@@ -73,6 +85,8 @@ def password():
             form.current.errors.append(_("The current password is wrong."))
         elif form.new.data == form.current.data:
             form.new.errors.append(_("Choose a password different from the current one."))
+        elif weak := passwords.problem(form.new.data, user.username):
+            form.new.errors.append(weak)
         else:
             User.update(password_hash=auth.hash_password(form.new.data),
                         must_change_password=False).where(User.id == user.id).execute()

@@ -5,10 +5,16 @@ import sys
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 
 from service.cli import _connect, _fail, main
-from service.office import areas, audit, auth
+from service.office import areas, audit, auth, passwords
 from service.storage.models import Area, User
+
+
+# the language of the reasons a password or an area code is refused (the other lines are English)
+LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="en", show_default=True,
+                    help="the language of the reasons given for a refusal")
 
 
 @main.group("users")
@@ -22,8 +28,9 @@ def users_group():
 @click.option("--area", "area_code", default=None, help="area code (required but for admins)")
 @click.option("--name", "display_name", default="")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@LANG
 @with_appcontext
-def users_create(username, role, area_code, display_name, password_stdin):
+def users_create(username, role, area_code, display_name, password_stdin, lang):
     """Create an account; prompts for its password unless --password-stdin."""
     _connect()
     username = username.strip()
@@ -42,8 +49,10 @@ def users_create(username, role, area_code, display_name, password_stdin):
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        _fail("the password must have at least 10 characters")
+    with force_locale(lang):
+        weak = passwords.problem(password, username)
+    if weak:
+        _fail(weak)
     user = User.create(username=username, display_name=display_name, role=role, area=area,
                        password_hash=auth.hash_password(password))
     audit.record("user_created", target=f"user:{user.id}", user=None, username="cli",
@@ -58,12 +67,15 @@ def areas_group():
 
 @areas_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@LANG
 @with_appcontext
-def areas_import(file):
-    """Import areas from a CSV with columns code,name,parent_code (all or nothing)."""
+def areas_import(file, lang):
+    """Import areas from a CSV with columns code,name,parent_code (all or nothing). A code is
+    letters, digits, - and _ (at most 64, starting with a letter or digit)."""
     _connect()
     try:
-        created, updated = areas.import_csv(file.read())
+        with force_locale(lang):
+            created, updated = areas.import_csv(file.read())
     except areas.AreaError as exc:
         for line in exc.problems:
             click.echo(f"error: {file.name}: {line}", err=True)

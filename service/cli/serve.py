@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from service import formspec
 from service.cli import _fail, main
 from service.config import ROOT
-from service.office import audit, auth
+from service.office import areas, audit, auth
 from service.records import cells, household_index
 from service.storage import schema
 from service.storage.models import User
@@ -44,6 +44,11 @@ def init_command():
     rewritten = household_index.rewrite_stale(catalog)
     if rewritten:
         click.echo(f"export cells rewritten in this form's layout: {rewritten} household(s)")
+    for code in areas.codes_outside_the_rules():
+        # made before codes were checked: they keep working (downloads name files safely), but
+        # the rule says what a code may be; the office may want to replace such an area
+        click.echo(f"warning: area code {code!r} is outside the characters allowed for new "
+                   "codes (letters, digits, - and _)", err=True)
     click.echo(f"database ready; {len(list(catalog))} form(s) published: "
                + ", ".join(spec.id for spec in catalog))
     if not User.select().exists():

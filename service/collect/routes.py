@@ -86,6 +86,9 @@ def handle(spec, attribution, visit=None, **page):
         done = submissions.find(form.submission_uuid.data)
         if done is not None and done.form_id == spec.id:
             return thanks(spec, done)
+    twice = wtf.posted_twice(request.form, spec)
+    if twice:       # a=1&a=2 for a one-value answer: which was meant? store nothing
+        return refuse(spec, form, sent_twice(spec, twice[0]), page)
     try:
         chosen = submissions.Visit() if not spec.ledger else \
             visit() if visit is not None else posted_visit(spec, auth.current_user())
@@ -121,6 +124,14 @@ class Refused(Exception):
     @classmethod
     def of(cls, error: ledger.LedgerError) -> "Refused":
         return {"unknown": not_found, "closed": closed}.get(error.reason, stale)()
+
+
+def sent_twice(spec, key: str) -> Refused:
+    q = spec.question(key.rsplit("-", 1)[-1])
+    name = q.label.get(current_lang()) if q is not None else key
+    return Refused(400, _("“%(name)s” was sent more than once in one post, so it is not clear "
+                          "which answer is meant; nothing was stored. Please check the answers "
+                          "and send them again.", name=name), key)
 
 
 def not_found() -> Refused:

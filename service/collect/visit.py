@@ -264,7 +264,7 @@ def outcome(code):
     user = auth.current_user()
     household = policy.get_household_or_404(user, code)
     form = OutcomeForm()
-    if not form.validate():
+    if not form.validate() or wtf.posted_twice(request.form):   # one outcome, one UUID
         if offline.wants_json():
             response = current_app.json.response(
                 errors={k: [str(e) for e in v] for k, v in form.errors.items()}, labels={},

@@ -7,6 +7,7 @@ answers document that `submissions.store` writes.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 
 from flask import current_app
@@ -178,6 +179,42 @@ class SurveyForm(FlaskForm):
 def _agreed(form, field):
     if not field.data:
         raise ValidationError(_l("Please read and agree before answering."))
+
+
+#: The post's own one-value fields besides the answers (README, "The wire format").
+WIRE_SINGLES = frozenset({"csrf_token", "submission_uuid", "consent", "sensitive_consent",
+                          "household", "base_version", "outcome"})
+_ITEM = re.compile(r"^(?P<group>.+)-(?P<index>\d+)-(?P<name>[^-]+)$")
+
+
+def posted_twice(formdata, spec: FormSpec | None = None) -> list[str]:
+    """The wire names a post repeats although they take one value: an answer of any type but
+    those whose answer is a list (`multiple`, i.e. select_multiple), an item's answer, or one of
+    the post's own fields. WTForms would quietly take the first; which one was meant is unknown,
+    so such a post is refused whole (400) and nothing of it stored."""
+    twice = []
+    for key in formdata:
+        if len(formdata.getlist(key)) < 2:
+            continue
+        if key in WIRE_SINGLES:
+            twice.append(key)
+            continue
+        q = _question_posted_as(spec, key) if spec is not None else None
+        if q is not None and q.answerable and not q.is_group and not q.qtype.multiple:
+            twice.append(key)
+    return twice
+
+
+def _question_posted_as(spec: FormSpec, key: str) -> Question | None:
+    """The question a wire name answers: `name`, or `<repeat>-<index>-<name>` for an item."""
+    item = _ITEM.match(key)
+    if item is None:
+        q = spec.question(key)
+        return None if q is None or spec.parent_of(q.name) is not None else q
+    group = spec.question(item.group("group"))
+    if group is None or not group.is_group:
+        return None
+    return next((c for c in group.questions if c.name == item.group("name")), None)
 
 
 def form_class(spec: FormSpec) -> type[SurveyForm]:

@@ -1,11 +1,22 @@
-"""The area tree (街道 → 社区 → 网格/楼栋, any depth) and its CSV import."""
+"""The area tree (街道 → 社区 → 网格/楼栋, any depth) and its CSV import.
+
+An area's code travels into URLs, file names and headers (a sheet's download is named after it), so
+it is kept to a documented character set (`CODE`): ASCII letters, digits, `-` and `_`, starting
+with a letter or digit, at most 64 characters. Every way in (the office's form, the CSV import and
+`doorstep areas import`) checks it here.
+"""
 from __future__ import annotations
 
 import csv
 import io
+import re
+
+from flask_babel import gettext as _
 
 from service.storage.db import write_transaction
 from service.storage.models import Area
+
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class AreaError(Exception):
@@ -21,10 +32,26 @@ def _set_path(area: Area) -> None:
     area.save()
 
 
+def code_problem(code: str) -> str | None:
+    """Why `code` cannot be an area's code, in the user's language; None if it can."""
+    if CODE.fullmatch(code):
+        return None
+    return _("An area code has 1 to 64 characters: letters A–Z, digits, - and _, starting with "
+             "a letter or a digit (not %(code)s).", code=repr(code)[:80])
+
+
+def codes_outside_the_rules() -> list[str]:
+    """Codes stored before the rule existed that break it (`doorstep init` lists them)."""
+    return [code for (code,) in Area.select(Area.code).order_by(Area.code).tuples()
+            if not CODE.fullmatch(code)]
+
+
 def create(code: str, name: str, parent: Area | None = None) -> Area:
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise AreaError(["code and name are both required"])
+    if problem := code_problem(code):
+        raise AreaError([problem])
     if Area.select().where(Area.code == code).exists():
         raise AreaError([f"area code '{code}' already exists"])
     with write_transaction():
@@ -56,8 +83,11 @@ def import_csv(text: str) -> tuple[int, int]:
         if not code or not name:
             problems.append(f"line {lineno}: code and name are required")
             continue
-        if len(code) > 64 or len(name) > 200:
-            problems.append(f"line {lineno}: code (64) or name (200) is too long")
+        if len(name) > 200:
+            problems.append(f"line {lineno}: the name is too long (200)")
+            continue
+        if problem := code_problem(code):
+            problems.append(f"line {lineno}: {problem}")
             continue
         if code in seen:
             problems.append(f"line {lineno}: code '{code}' already appears on line {seen[code]}")

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, redirect, request, session, url_for
 
+from service.office.passwords import weakness
 from service.storage.models import LoginSession, User, utcnow
 
 ROLES = ("admin", "manager", "surveyor")
@@ -37,7 +38,10 @@ def check_password(user: User | None, password: str) -> bool:
 def generate_password() -> str:
     """A one-time password that is easy to type from a printout (no 0/O/1/l)."""
     alphabet = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
-    return "".join(secrets.choice(alphabet) for _ in range(12))
+    while True:     # a random draw that happens to look guessable is drawn again
+        password = "".join(secrets.choice(alphabet) for _ in range(12))
+        if weakness(password) is None:
+            return password
 
 
 def client_ip() -> str:

@@ -112,3 +112,19 @@ def restartable_server(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+def csp_violations(context) -> list[str]:
+    """What the browser reports refusing under the Content-Security-Policy, on every page of
+    `context` from now on (a list that fills as pages run): Chromium says so on the console."""
+    refused: list[str] = []
+
+    def heard(message):
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            refused.append(f"{message.type}: {message.text}")
+
+    context.on("console", heard)
+    context.add_init_script("document.addEventListener('securitypolicyviolation', function (e) {"
+                            " console.error('Content Security Policy violation: ' +"
+                            " e.violatedDirective + ' ' + e.blockedURI); });")
+    return refused

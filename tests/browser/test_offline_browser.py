@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, RestartableServer
+from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, RestartableServer, csp_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -154,6 +154,7 @@ def test_two_households_filled_without_signal_arrive_once_each_with_their_link(p
         return [s for s in submissions(server) if s["link"] == token]
 
     context = phone.context
+    refused = csp_violations(context)      # the strict policy holds and breaks nothing
     offsite = []
     context.on("request", lambda r: urlsplit(r.url).hostname == "127.0.0.1"
                or offsite.append(r.url))
@@ -201,11 +202,13 @@ def test_two_households_filled_without_signal_arrive_once_each_with_their_link(p
     heads = {value for s in stored for q, _, value in s["answers"] if q == "head_name"}
     assert heads == {"王建国", "李秀英"}
     assert offsite == [], "the phone reached beyond the server"
+    assert refused == [], "the page did something its Content-Security-Policy forbids"
 
 
 def test_with_the_server_really_gone_the_page_opens_from_the_phone_and_sends_when_it_is_back(
         phone, restartable_server):
     server = restartable_server
+    refused = csp_violations(phone.context)
     phone.goto(server.url + "/f/suggestion")
     offline_ready(phone)
 
@@ -222,6 +225,7 @@ def test_with_the_server_really_gone_the_page_opens_from_the_phone_and_sends_whe
     stored = submissions(server)
     assert [s["receipt"] for s in stored] == [phone.locator("#receipt").inner_text()]
     assert ("description", None, "楼道灯坏了") in stored[0]["answers"]
+    assert refused == []
 
 
 def test_a_draft_survives_a_reload_and_a_submitted_one_is_gone(phone, server):
