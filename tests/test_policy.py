@@ -32,7 +32,7 @@ MANAGER = {"responses.view", "responses.view_area", "responses.correct", "respon
            "rounds.manage"}
 EXPECTED = {
     "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager",
-                        "forms.manage"},
+                        "forms.manage", "tokens.manage"},
     "manager": MANAGER,
     "surveyor": {"responses.view", "responses.correct", "households.visit"},
 }

@@ -337,3 +337,10 @@ def _attempts(migrator):
     """Table `attempt` (throttle.py): sign-in and look-up limits that hold across workers."""
     from service.storage.models import Attempt
     db.create_tables([Attempt], safe=True)
+
+
+@step(12, "API tokens for the office's other systems")
+def _api_tokens(migrator):
+    """Table `api_token` (token_models.py): hashed tokens with their role, area and expiry."""
+    from service.storage.token_models import ApiToken
+    db.create_tables([ApiToken], safe=True)

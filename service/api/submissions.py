@@ -1,0 +1,1 @@
+"""Submissions over the API (POST /api/v1/forms/<id>/submissions): to come."""
