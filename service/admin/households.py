@@ -18,14 +18,15 @@ from service.admin.households_actions import OUTCOME_WORDS, SETTABLE, SOURCE_WOR
 from service.formspec.loader import LEDGER_ADDRESS
 from service.i18n import current_lang
 from service.office import audit, auth, policy
-from service.office.clock import day_start_utc, local_time
+from service.office.clock import local_time
 from service.office.masking import mask
 from service.records import ledger
 from service.records.household_index import filterable
 from service.records.vocabulary import HOUSEHOLD_STATUSES
+from service.reports.household_list import HouseholdFilters, matching
 from service.storage.db import in_id_order
 from service.storage.models import (
-    Area, AuditEvent, Household, HouseholdAnswer, HouseholdChange, HouseholdConflict, Submission,
+    Area, AuditEvent, Household, HouseholdChange, HouseholdConflict, Submission,
     User, VisitOutcome,
 )
 
@@ -52,57 +53,27 @@ def shown(q, value, revealed=False) -> str:
     return q.qtype.label(q, value, current_lang())
 
 
-def _answer_condition(q, text: str):
-    """Households whose current answer to `q` is `text` (a choice by its code or label; for a
-    multiple choice, among those chosen): a lookup in the answer index (household_index.py),
-    which keeps numbers as JSON writes them, so "3" finds the rating 3 as the text "3"."""
-    for choice in q.choices:
-        if text in (choice.value, choice.label.zh, choice.label.en):
-            text = choice.value
-            break
-    return Household.id.in_(HouseholdAnswer.select(HouseholdAnswer.household).where(
-        (HouseholdAnswer.question == q.name) & (HouseholdAnswer.value == text)))
-
-
 def filtered(user, spec):
     """The user's households of one form narrowed by every filter but the status; the status
     filter apart (the counts per status are of the rest); and the filters used."""
-    query = policy.households_for(user, spec.id)
-    used = {}
+    f = HouseholdFilters()
     code = request.args.get("area", "").strip()
     if code:
-        area = policy.get_area_or_404(user, code)
-        query = query.where(Household.area.in_(policy.area_ids_under(area)))
-        used["area"] = code
+        f.area = policy.get_area_or_404(user, code)
     try:
-        before = dt.date.fromisoformat(request.args.get("before", "").strip())
+        f.before = dt.date.fromisoformat(request.args.get("before", "").strip())
     except ValueError:
-        before = None
-    if before:   # not visited since: a household never visited (only imported) is among them
-        query = query.where((Household.last_visit_at < day_start_utc(before)) |
-                            Household.last_visit_at.is_null())
-        used["before"] = before.isoformat()
+        pass
     q = spec.question(request.args.get("question", ""))
     value = request.args.get("value", "").strip()[:200]
     if q is not None and q in filterable(spec) and value:
-        query = query.where(_answer_condition(q, value))
-        used["question"], used["value"] = q.name, value
-    if request.args.get("duplicates"):
-        # a range on the (form, duplicate_of, status) index, which IS NOT NULL is not to SQLite
-        query = query.where(Household.duplicate_of > 0)
-        used["duplicates"] = "1"
-    if request.args.get("conflicts"):
-        query = query.where(Household.id.in_(
-            HouseholdConflict.select(HouseholdConflict.household)
-            .where(HouseholdConflict.resolved_at.is_null())))
-        used["conflicts"] = "1"
+        f.question, f.value = q, value
+    f.duplicates = bool(request.args.get("duplicates"))
+    f.conflicts = bool(request.args.get("conflicts"))
     status = request.args.get("status", "")
-    if status in HOUSEHOLD_STATUSES:
-        used["status"] = status
-        condition = Household.status == status
-    else:    # a merged household lives on in the one it went into: listed only when asked for
-        condition = Household.status != "merged"
-    return query, condition, used
+    f.status = status if status in HOUSEHOLD_STATUSES else None
+    query, condition = matching(user, spec.id, f)
+    return query, condition, f.as_args()
 
 
 def _id_arg(name):
