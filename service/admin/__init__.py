@@ -9,3 +9,4 @@ from service.admin import households_data  # noqa: E402,F401
 from service.admin import households_stickers  # noqa: E402,F401
 from service.admin import rounds, rounds_actions  # noqa: E402,F401
 from service.admin import form_files, form_publishing, round_report  # noqa: E402,F401
+from service.admin import tokens  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """The `doorstep` command: a Flask CLI group around create_app, one module per command group
 (forms, people: users and areas, links, data: export and households, rounds, serve: init
-and serve)."""
+and serve, tokens: the JSON API's tokens)."""
 from __future__ import annotations
 
 import sys
@@ -50,4 +50,4 @@ def spec_and_area(form_id, area_code):
 
 
 # the command groups register themselves on `main` (after it and the helpers exist)
-from service.cli import data, forms, links, people, rounds, serve  # noqa: E402,F401
+from service.cli import data, forms, links, people, rounds, serve, tokens  # noqa: E402,F401
