@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from flask import current_app, json
+from flask import current_app
 from flask_babel import gettext as _
 from pydantic import BaseModel, Field
 
@@ -81,12 +81,6 @@ def catalog():
     return current_app.extensions["doorstep.catalog"]
 
 
-def as_json(payload: dict):
-    """A JSON answer made here (one dumps for a page of 1,000), which spectree then checks."""
-    return current_app.response_class(json.dumps(payload, ensure_ascii=False),
-                                      mimetype="application/json")
-
-
 def may_reveal(asked: bool, thing=None) -> bool:
     """Whether this request reveals identifiers: asked, and the token's role may (403 if not)."""
     if not asked:
@@ -113,10 +107,10 @@ def _document(r: response_list.Response, specs: dict, revealed: bool) -> dict:
     answers = r.answers if revealed else \
         masked_answers(specs[key], r.answers) if specs[key] is not None else {}
     return {"id": r.id, "receipt": r.receipt, "form_id": r.form_id,
-            "form_version": r.form_version, "received_at": r.received_at.isoformat() + "Z",
+            "form_version": r.form_version, "received_at": r.received_at,
             "day": r.day, "channel": r.channel, "status": r.status, "area": r.area,
             "surveyor": r.surveyor, "household": r.household, "lang": r.lang,
-            "consent": bool(r.consent), "sensitive_consent": bool(r.sensitive_consent),
+            "consent": r.consent, "sensitive_consent": r.sensitive_consent,
             "answers": answers}
 
 
@@ -141,8 +135,10 @@ def list_responses(form_id):
         auth.audited("reveal", f"form:{form_id}", count=len(rows),
                      submissions=[r.id for r in rows], filters=f.as_args())
     specs: dict = {}
-    return as_json({"responses": [_document(r, specs, revealed) for r in rows],
-                    "next": following, "pii_revealed": revealed})
+    # checked here and written by pydantic (a third of what checking a dumped page costs)
+    return ResponsePage.model_validate({"responses": [_document(r, specs, revealed)
+                                                      for r in rows],
+                                        "next": following, "pii_revealed": revealed})
 
 
 def _find(holder, ref: str) -> Submission:
@@ -170,4 +166,5 @@ def get_response(ref):
     if revealed:
         auth.audited("reveal", f"submission:{submission.id}", form=submission.form_id,
                      receipt=submission.receipt)
-    return as_json({**_document(found, {}, revealed), "pii_revealed": revealed})
+    return ResponseDetail.model_validate({**_document(found, {}, revealed),
+                                          "pii_revealed": revealed})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from service.storage.db import db
+
 PREFIX = "k1:"
 #: The largest id a cursor may carry (64-bit ids; anything larger is not one of ours).
 MAX_ID = 2 ** 63 - 1
@@ -40,13 +42,15 @@ def after_id(cursor: str | None) -> int | None:
     return int(digits)
 
 
-def page(query, key, after: int | None, limit: int) -> tuple[list, str | None]:
+def page(query, key, after: int | None, limit: int, raw: bool = False) -> tuple[list, str | None]:
     """One page of `query` (already selecting what the caller wants, `key` first when it reads
     tuples) after id `after`: its rows, and the cursor of the next page (None: this was the
-    last). One row more than asked is read to know whether another page follows."""
+    last). One row more than asked is read to know whether another page follows. `raw`: the
+    driver's own tuples, without peewee's conversions (a third of a page's reading time)."""
     if after is not None:
         query = query.where(key > after)
-    rows = list(query.order_by(key).limit(limit + 1))
+    query = query.order_by(key).limit(limit + 1)
+    rows = db.execute(query).fetchall() if raw else list(query)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

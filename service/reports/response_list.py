@@ -73,7 +73,7 @@ class Response:
     receipt: str
     form_id: str
     form_version: int
-    received_at: dt.datetime
+    received_at: str           # ISO 8601, UTC ("…Z")
     day: str
     channel: str
     status: str
@@ -102,7 +102,7 @@ def page(catalog, query, after: int | None, limit: int, *, id_walk: bool = True)
     selected = query.select(*COLUMNS)
     if id_walk:
         selected = in_id_order(selected, Submission)
-    rows, following = keyset.page(selected.tuples(), Submission.id, after, limit)
+    rows, following = keyset.page(selected, Submission.id, after, limit, raw=True)
     return [Response(*row[:-1], answers=answers) for row, answers in
             zip(_named(rows), current_answers(catalog, rows))], following
 
@@ -115,13 +115,19 @@ def one(catalog, submission: Submission) -> Response:
 
 
 def _named(rows: list[tuple]) -> list[tuple]:
-    """The rows with area, surveyor and household ids replaced by their codes and names (one
-    query each for the page)."""
+    """The driver's rows with the received time as ISO 8601 UTC, area, surveyor and household
+    ids replaced by their codes and names (one query each for the page), booleans as such."""
     areas = _lookup(Area, Area.code, {r[8] for r in rows})
     people = _lookup(User, User.username, {r[9] for r in rows})
     homes = _lookup(Household, Household.code, {r[10] for r in rows})
-    return [(*r[:8], areas.get(r[8]), people.get(r[9]), homes.get(r[10]), *r[11:])
-            for r in rows]
+    return [(*r[:4], _utc(r[4]), *r[5:8], areas.get(r[8]), people.get(r[9]), homes.get(r[10]),
+             r[11], bool(r[12]), bool(r[13]), r[14]) for r in rows]
+
+
+def _utc(moment) -> str:
+    """A stored naive-UTC time as ISO 8601 (SQLite's driver gives peewee's text for it)."""
+    text = moment.isoformat() if isinstance(moment, dt.datetime) else str(moment)
+    return text.replace(" ", "T") + "Z"
 
 
 def _lookup(model, column, ids: set) -> dict:
