@@ -38,6 +38,9 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc):
+        if request.path.startswith(API_PREFIX):
+            from service.api import problems
+            return problems.of(exc)
         return render_error(exc.code or 500)
 
     @app.errorhandler(Exception)

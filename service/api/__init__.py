@@ -59,7 +59,8 @@ def operation(capability: str | None = None, *, resp: Response, tags=(), **model
     """Declare an API view: a live token (holding `capability` when given), then its request
     checked against `models` (`query=`, `json=`), its answer against `resp`."""
     def decorator(view):
-        return auth.required(capability)(spec.validate(resp=resp, tags=tags, **models)(view))
+        return auth.required(capability)(spec.validate(
+            resp=resp, tags=tags, operation_id=view.__name__, **models)(view))
     return decorator
 
 

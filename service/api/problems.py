@@ -102,6 +102,12 @@ def response(status: int, detail: str | None = None, *, type: str | None = None,
     return made
 
 
+def of(exc: HTTPException):
+    """The problem for an HTTP error raised anywhere (a 405 keeps its Allow header)."""
+    allowed = {name: value for name, value in exc.get_headers() if name == "Allow"}
+    return response(exc.code or 500, headers=allowed)
+
+
 def _language() -> str:
     from service.i18n import current_lang
     return current_lang()
@@ -145,7 +151,7 @@ def init_blueprint(bp) -> None:
             return exc.get_response()
         if exc.code is None:        # spectree's own 422 (already a problem: request_invalid)
             return exc
-        return response(exc.code)
+        return of(exc)
 
     @bp.errorhandler(Exception)
     def _unexpected(exc):

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated, Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
 from werkzeug.datastructures import MultiDict
 
 from service.api import auth, body, bp, ok, operation, problems
@@ -37,12 +38,16 @@ from service.storage.models import Household
 CHANNEL = "api"
 Scalar = str | int | float | bool
 Item = dict[str, Scalar | list[Scalar] | None]
+#: An answer's shape, as documented; each one is checked by the form itself (`formdata` says what
+#: no post could carry, by question, rather than pydantic naming the union's branches)
+Answer = Scalar | list[Scalar] | list[Item] | None
 
 
 class SubmissionIn(BaseModel):
     submission_uuid: uuid.UUID = Field(description="Made by the sender, once per submission: "
                                                    "sending it again never stores it twice")
-    answers: dict[str, Scalar | list[Scalar] | list[Item] | None] = Field(
+    answers: Annotated[dict[str, Any], WithJsonSchema({
+        "type": "object", "additionalProperties": TypeAdapter(Answer).json_schema()})] = Field(
         description="Each question's answer under its `name`: text, a number, a date as "
                     "YYYY-MM-DD, a time as HH:MM, a list of codes for a select_multiple, a list "
                     "of objects (one per item) for a repeat group; null or absent: unanswered")
