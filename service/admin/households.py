@@ -23,11 +23,11 @@ from service.office.masking import mask
 from service.records import ledger
 from service.records.household_index import filterable
 from service.records.vocabulary import HOUSEHOLD_STATUSES
+from service.reports import household_history
 from service.reports.household_list import HouseholdFilters, matching
 from service.storage.db import in_id_order
 from service.storage.models import (
-    Area, AuditEvent, Household, HouseholdChange, HouseholdConflict, Submission,
-    User, VisitOutcome,
+    Area, AuditEvent, Household, HouseholdConflict, Submission, User, VisitOutcome,
 )
 
 PAGE_SIZE = 50
@@ -139,16 +139,6 @@ def households():
         questions=filterable(spec), areas=list(policy.visible_areas(user)), **WORDS)
 
 
-def _family(household: Household) -> list[int]:
-    """The household's id and those of the households merged into it (and into those)."""
-    ids, frontier = [household.id], [household.id]
-    while frontier and len(ids) < 200:
-        frontier = [i for (i,) in Household.select(Household.id)
-                    .where(Household.merged_into.in_(frontier)).tuples() if i not in ids]
-        ids += frontier
-    return ids
-
-
 def _timeline(user, ids):
     """Visits (submissions and outcomes without a form), newest first; a submission links to
     its response page when the user may open it."""
@@ -170,23 +160,16 @@ def _timeline(user, ids):
 
 def _history(spec, ids, revealed):
     """Each question's changes, in the form's order, oldest first."""
-    changes = list(HouseholdChange.select().where(HouseholdChange.household.in_(ids))
-                   .order_by(HouseholdChange.at, HouseholdChange.id))
-    receipts = dict(Submission.select(Submission.id, Submission.receipt).where(Submission.id.in_(
-        {c.submission_id for c in changes if c.submission_id})).tuples()) if changes else {}
-    people = dict(User.select(User.id, User.username).where(User.id.in_(
-        {c.user_id for c in changes if c.user_id})).tuples()) if changes else {}
     order = {q.name: i for i, q in enumerate(spec.questions())}
     by_question: dict = {}
-    for c in changes:
-        q = spec.question(c.question)
-        by_question.setdefault(c.question, {"q": q, "label": q.label.get(current_lang())
-                                            if q else c.question, "changes": []})
-        by_question[c.question]["changes"].append({
-            "old": shown(q, json.loads(c.old_value), revealed),
-            "new": shown(q, json.loads(c.new_value), revealed), "source": c.source,
-            "version": c.version, "when": local_time(c.at),
-            "receipt": receipts.get(c.submission_id, ""), "who": people.get(c.user_id, "")})
+    for c in household_history.changes(ids):
+        q = spec.question(c["question"])
+        by_question.setdefault(c["question"], {"q": q, "label": q.label.get(current_lang())
+                                               if q else c["question"], "changes": []})
+        by_question[c["question"]]["changes"].append({
+            "old": shown(q, c["old"], revealed), "new": shown(q, c["new"], revealed),
+            "source": c["source"], "version": c["version"], "when": local_time(c["at"]),
+            "receipt": c["receipt"] or "", "who": c["by"] or ""})
     return sorted(by_question.values(), key=lambda e: order.get(e["q"].name if e["q"] else "",
                                                                 len(order)))
 
@@ -235,7 +218,7 @@ def household(code):
     groups = [(q, [[(c, shown(c, item.get(c.name), revealed)) for c in q.questions
                     if c.answerable] for item in now.get(q.name, [])])
               for q in spec.questions() if q.is_group and spec.parent_of(q.name) is None]
-    ids = _family(found)
+    ids = household_history.family(found)
     duplicate_of = Household.get_or_none(Household.id == found.duplicate_of_id) \
         if found.duplicate_of_id else None
     flagged = list(policy.households_for(user, found.form_id).where(

@@ -102,4 +102,4 @@ def init_app(app) -> None:
 
 
 from service.api import docs, forms, submissions  # noqa: E402,F401  (their views join bp)
-from service.api import figures, responses  # noqa: E402,F401  (the read side: responses, figures, ledger, rounds)
+from service.api import figures, households, responses, rounds  # noqa: E402,F401  (the read side)
