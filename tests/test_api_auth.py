@@ -161,6 +161,9 @@ def test_every_error_is_a_problem_in_the_language_asked(app, client, office, mon
     default = is_problem(client.get("/api/v1/nothing-here"), 404)
     assert default["title"] == "未找到"                 # Chinese when nothing is asked
     is_problem(client.delete(FORMS, headers=bearer(secret)), 405)
+    for form_post in ({"answers": "x"}, None):
+        is_problem(client.post("/api/v1/forms/kitchen/submissions", data=form_post,
+                               headers=bearer(secret)), 415)
     is_problem(client.post("/api/v1/forms/kitchen/submissions", data="x" * 2_000_000,
                            headers={**bearer(secret), "Content-Type": "application/json"}), 413)
     from service.api import forms

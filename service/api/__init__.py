@@ -15,6 +15,8 @@ origins of `API_CORS_ORIGINS`; errors are problems (problems.py).
 """
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, current_app, request
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
@@ -47,21 +49,36 @@ COMMON_PROBLEMS = {"HTTP_401": Problem, "HTTP_404": Problem, "HTTP_429": Problem
 
 def ok(model=None, **codes) -> Response:
     """The responses of an operation: `model` for 200 (or as `HTTP_201=` …), the common problems,
-    and any others it declares (`HTTP_409=Problem`)."""
+    and any others it declares (`HTTP_409=Problem`). And 414: gunicorn refuses a request line
+    over 4 KB itself (an HTML page, before Doorstep sees the request)."""
     declared = dict(COMMON_PROBLEMS)
     if model is not None:
         declared["HTTP_200"] = model
     declared.update(codes)
-    return Response(**declared)
+    return Response("HTTP_414", **declared)
 
 
 def operation(capability: str | None = None, *, resp: Response, tags=(), **models):
     """Declare an API view: a live token (holding `capability` when given), then its request
     checked against `models` (`query=`, `json=`), its answer against `resp`."""
+    if "json" in models:
+        resp.add_model(415, Problem)
+
     def decorator(view):
-        return auth.required(capability)(spec.validate(
-            resp=resp, tags=tags, operation_id=view.__name__, **models)(view))
+        checked = spec.validate(resp=resp, tags=tags, operation_id=view.__name__, **models)(view)
+        return auth.required(capability)(_json_only(checked) if "json" in models else checked)
     return decorator
+
+
+def _json_only(view):
+    """A body is JSON (`Content-Type: application/json`), else a 415 problem before anything
+    reads it: a form post or a malformed multipart one never reaches the view."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        if not request.is_json:
+            problems.abort(415, type="json-only")
+        return view(*args, **kwargs)
+    return checked
 
 
 def body():

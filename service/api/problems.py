@@ -59,6 +59,7 @@ def _details() -> dict[int, str]:
         404: _("There is nothing here, or it lies outside this token's areas."),
         405: _("This address does not take that method."),
         413: _("What was sent is too large."),
+        415: _("Send the body as JSON, with Content-Type: application/json."),
         422: _("The request does not match what this operation expects."),
         429: _("Too many requests for this token. Wait as long as Retry-After says, then try "
                "again."),
