@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -25,8 +26,6 @@ import pytest
 from . import live
 from .api_support import bearer
 from .conftest import TEST_FORMS, database_url_for
-
-pytestmark = pytest.mark.slow
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = """
@@ -59,6 +58,41 @@ def post(base: str, secret: str, form_id: str, answers: dict) -> str:
         return json.loads(answer.read())["receipt"]
 
 
+def test_the_document_is_openapi_3_1_generated_from_the_views(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    operations = {(path, method): op for path, methods in document["paths"].items()
+                  for method, op in methods.items()}
+    assert {("/api/v1/forms", "get"), ("/api/v1/forms/{form_id}", "get"),
+            ("/api/v1/forms/{form_id}/submissions", "post")} <= set(operations)
+    submit = operations[("/api/v1/forms/{form_id}/submissions", "post")]
+    assert submit["operationId"] == "submit" and document["security"] == [{"token": []}]
+    assert set(submit["responses"]) >= {"200", "201", "401", "404", "409", "410", "415", "422",
+                                        "429"}
+    for op in operations.values():
+        for status, answer in op["responses"].items():
+            if status.startswith(("4", "5")) and "content" in answer:
+                assert list(answer["content"]) == ["application/problem+json"], (op, status)
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    assert "openapi.json" not in json.dumps(document["paths"])    # the description is public
+
+
+def test_the_docs_page_is_served_from_the_box_without_inline_script(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.text
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith("/") for s in sources)          # nothing off-site
+    assert "<script>" not in html and " style=" not in html and "onclick" not in html
+    for source in sources:
+        with client.get(source) as asset:
+            assert asset.status_code == 200, source
+            if source.endswith(".js"):
+                assert asset.mimetype in ("application/javascript", "text/javascript")
+    assert client.get("/api/v1/docs/ui/index.html").status_code == 404  # only the files it uses
+
+
+@pytest.mark.slow
 def test_every_answer_conforms_to_the_generated_document(tmp_path):
     env = {**os.environ, "DATABASE_URL": database_url_for(tmp_path),
            "FORMS_DIR": str(TEST_FORMS), "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
