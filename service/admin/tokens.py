@@ -47,7 +47,7 @@ def token_new():
             token, secret = tokens.create(form.name.data, form.role.data, area,
                                           form.expires.data, created_by=me)
         except tokens.TokenError as error:
-            form.name.errors.append(str(error))
+            form[error.field].errors.append(str(error))
         else:
             return render_template("admin/tokens/made.html", token=token, secret=secret)
     return render_template("admin/tokens/new.html", form=form), (400 if form.errors else 200)

@@ -35,7 +35,12 @@ NAME_MAX = 50
 
 
 class TokenError(ValueError):
-    """A token that cannot be made as asked (a name taken, a role unknown); the message says why."""
+    """A token that cannot be made as asked (a name taken, a role unknown); the message says why,
+    `field` which of the asked things it is about (name, role, area, expires)."""
+
+    def __init__(self, message: str, field: str = "name"):
+        super().__init__(message)
+        self.field = field
 
 
 def digest(token: str) -> str:
@@ -49,11 +54,11 @@ def create(name: str, role: str, area: Area | None = None, expires: dt.date | No
     if not name or len(name) > NAME_MAX:
         raise TokenError(_("A token needs a name of 1 to 50 characters."))
     if role not in policy.CAPABILITIES:
-        raise TokenError(_("Unknown role: %(role)s.", role=role))
+        raise TokenError(_("Unknown role: %(role)s.", role=role), "role")
     if area is None and policy.needs_area(role):
-        raise TokenError(_("A %(role)s token needs an area.", role=_(role)))
+        raise TokenError(_("A %(role)s token needs an area.", role=_(role)), "area")
     if expires is not None and expires < clock.today():
-        raise TokenError(_("The expiry date has already passed."))
+        raise TokenError(_("The expiry date has already passed."), "expires")
     secret = PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
         if ApiToken.select().where(ApiToken.name == name).exists():
