@@ -260,3 +260,20 @@ def test_every_types_answer_reads_as_its_stored_current_answer(every_type):
             assert [r["answers"] for r in got["responses"]] == \
                 [stored.current_answers(spec, sub)], spec.id
 
+
+
+@pytest.mark.parametrize("path, query", [
+    (LIST, {"surveyor": "a\x00b"}),                       # PostgreSQL refuses NUL in a query
+    (LIST, {"area": "\x00"}),
+    (LIST, {"since": "0001-01-01"}),                      # its start in UTC is before year 1
+    (LIST, {"until": "9999-12-31"}),                      # the day after it does not exist
+    ("/api/v1/forms/kitchen/figures", {"until": "9999-12"}),
+    ("/api/v1/forms/kitchen/figures", {"surveyor": "\x00"}),
+    ("/api/v1/forms/ledger/households", {"before": "0001-01-01"}),
+    ("/api/v1/forms/ledger/households", {"question": "size", "value": "3\x00"}),
+    ("/api/v1/rounds", {"form": "\x00"}),
+    ("/api/v1/rounds/0/coverage", {"area": "\x00"}),
+])
+def test_odd_input_is_a_problem_never_a_server_error(api, path, query):
+    reply = api.get("admin", path, **query)
+    assert reply.status_code == 422 and reply.mimetype == "application/problem+json", reply.text

@@ -17,25 +17,27 @@ from pydantic import BaseModel, Field
 from service.admin.dashboard import parse_filters
 from service.api import auth, bp, ok, operation, problems, query
 from service.api.problems import Problem
+from service.api.responses import text
 from service.records.vocabulary import CHANNELS
 from service.reports import dashboard_figures
 
-DAY_OR_MONTH = r"^\d{4}-\d{2}(-\d{2})?$"
+#: A day (YYYY-MM-DD) or a month (YYYY-MM), of the years an office's data can hold
+DAY_OR_MONTH = r"^(19|20)\d\d-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$"
 
 
 class FiguresQuery(BaseModel):
-    area: str | None = Field(None, max_length=64, description="An area's code: it and below")
+    area: str | None = text("An area's code: it and below")
     since: str | None = Field(None, pattern=DAY_OR_MONTH,
                               description="From this office-local day (YYYY-MM-DD) or month "
                                           "(YYYY-MM: its first day)")
     until: str | None = Field(None, pattern=DAY_OR_MONTH,
                               description="To this day, or month (its last day), included")
     channel: Literal[CHANNELS] | None = None
-    surveyor: str | None = Field(None, max_length=64, description="A surveyor's username")
+    surveyor: str | None = text("A surveyor's username")
     version: int | None = Field(None, ge=1, le=1_000_000, description="The form version answered")
-    q: str | None = Field(None, max_length=64, description="With `v`: only responses whose answer "
-                                                           "to question `q` is the choice `v`")
-    v: str | None = Field(None, max_length=200)
+    q: str | None = text("With `v`: only responses whose answer to question `q` is the choice "
+                         "`v`")
+    v: str | None = text("A choice's code", max_length=200)
     view: Literal[dashboard_figures.VIEWS] = Field(
         "visits", description="visits (every response); households: a ledger form's households "
                               "as they stand now")

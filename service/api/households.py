@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from service.api import auth, bp, ok, operation, problems, query
 from service.api.problems import Problem
-from service.api.responses import RevealQuery, after_cursor, may_reveal
+from service.api.responses import RevealQuery, after_cursor, day, may_reveal, text
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
 from service.office.masking import mask, masked_answers
@@ -35,13 +35,11 @@ HIDDEN = "***"      # a value of a question the form no longer has, unrevealed (
 
 
 class HouseholdsQuery(RevealQuery):
-    area: str | None = Field(None, max_length=64, description="An area's code: it and below")
-    before: dt.date | None = Field(None, description="Not visited since this office-local day")
-    question: str | None = Field(None, max_length=64,
-                                 description="With `value`: households whose current answer to "
-                                             "this question (not an identifying one) is `value`")
-    value: str | None = Field(None, max_length=200, description="A choice's code or label, or "
-                                                                "the answer as text")
+    area: str | None = text("An area's code: it and below")
+    before: dt.date | None = day("Not visited since this office-local day")
+    question: str | None = text("With `value`: households whose current answer to this "
+                                "question (not an identifying one) is `value`")
+    value: str | None = text("A choice's code or label, or the answer as text", max_length=200)
     duplicates: bool = Field(False, description="Only those flagged as possible duplicates")
     conflicts: bool = Field(False, description="Only those with an open conflict")
     status: Literal[HOUSEHOLD_STATUSES] | None = Field(

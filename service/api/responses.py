@@ -26,6 +26,20 @@ from service.reports.response_list import ResponseFilters, matching
 from service.storage.models import Submission
 
 MAX_PAGE = 1000
+#: Days a filter may name: the office's calendar arithmetic (a day's start in UTC, the day after)
+#: stays inside Python's dates, and no submission is older than the first.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
+
+
+def text(description: str = "", max_length: int = 64):
+    """A text parameter: bounded, and without control characters (which no code, name or answer
+    holds, and PostgreSQL refuses outright in a query: NUL)."""
+    return Field(None, max_length=max_length, pattern=r"^[^\x00-\x1f\x7f]*$",
+                 description=description)
+
+
+def day(description: str):
+    return Field(None, ge=FIRST_DAY, le=LAST_DAY, description=description)
 
 
 class RevealQuery(BaseModel):
@@ -34,11 +48,11 @@ class RevealQuery(BaseModel):
 
 
 class ResponsesQuery(RevealQuery):
-    area: str | None = Field(None, max_length=64, description="An area's code: it and below")
-    since: dt.date | None = Field(None, description="Received on or after this office-local day")
-    until: dt.date | None = Field(None, description="Received on or before this office-local day")
+    area: str | None = text("An area's code: it and below")
+    since: dt.date | None = day("Received on or after this office-local day")
+    until: dt.date | None = day("Received on or before this office-local day")
     channel: Literal[CHANNELS] | None = None
-    surveyor: str | None = Field(None, max_length=64, description="A surveyor's username")
+    surveyor: str | None = text("A surveyor's username")
     version: int | None = Field(None, ge=1, le=1_000_000, description="The form version answered")
     status: Literal[STATUSES] | None = None
     limit: int = Field(100, ge=1, le=MAX_PAGE, description="Responses a page")

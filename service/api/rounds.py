@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service.api import auth, bp, ok, operation, query
+from service.api.responses import text
 from service.office import policy
 from service.reports import round_coverage
 from service.reports.coverage import Tally
@@ -22,13 +23,12 @@ from service.storage.models import SurveyRound, User
 
 
 class RoundsQuery(BaseModel):
-    form: str | None = Field(None, max_length=64, description="Only the rounds of this form")
+    form: str | None = text("Only the rounds of this form")
 
 
 class CoverageQuery(BaseModel):
-    area: str | None = Field(None, max_length=64,
-                             description="Show the parts of this area (default: the top of what "
-                                         "the token sees of the round)")
+    area: str | None = text("Show the parts of this area (default: the top of what the token "
+                            "sees of the round)")
 
 
 class Counts(BaseModel):
