@@ -116,8 +116,15 @@ def test_the_rate_limit_is_per_token_and_shared_by_instances(tmp_path, office):
     assert answers == [200, 200, 200]
     refused = second.test_client().get(FORMS, headers=bearer(busy))
     is_problem(refused, 429)
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert 1 <= int(refused.headers["Retry-After"]) <= 120
     assert first.test_client().get(FORMS, headers=bearer(calm)).status_code == 200
+
+
+def test_retry_after_waits_until_the_sliding_count_is_under_the_limit():
+    """throttle.py weighs the previous window by the share of it still in reach."""
+    assert auth.retry_after(4, 3, now=1200.0) == 60 + 15       # 1 - 3/4 of the next window
+    assert auth.retry_after(100, 3, now=1230.0) == 30 + 59     # nearly all of it
+    assert auth.retry_after(3.5, 3, now=1259.5) == 1 + 9
 
 
 def test_no_session_cookie_and_no_csrf(app, client, office):

@@ -108,9 +108,9 @@ def authenticate() -> ApiToken:
     if token is None:
         problems.abort(401, headers={"WWW-Authenticate": 'Bearer realm="doorstep"'})
     limit = current_app.config["API_RATE_LIMIT"]
-    if throttle.hit(f"api:{token.id}", RATE_WINDOW) > limit:
-        window_left = RATE_WINDOW - time.time() % RATE_WINDOW
-        problems.abort(429, headers={"Retry-After": str(max(1, math.ceil(window_left)))},
+    used = throttle.hit(f"api:{token.id}", RATE_WINDOW)
+    if used > limit:
+        problems.abort(429, headers={"Retry-After": str(retry_after(used, limit))},
                        type="rate-limited")
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > USED_EVERY:
@@ -118,6 +118,14 @@ def authenticate() -> ApiToken:
     g.api_token = token
     g.api_holder = policy.grant_of(token.name, token.role, token.area)
     return token
+
+
+def retry_after(used: float, limit: int, now: float | None = None) -> int:
+    """Seconds until the sliding count falls under `limit` if nothing more is sent: the rest of
+    this window, then the share of it that still weighs in the next (throttle.py)."""
+    now = time.time() if now is None else now
+    left = RATE_WINDOW - now % RATE_WINDOW
+    return max(1, math.ceil(left + RATE_WINDOW * max(0.0, 1 - limit / used)))
 
 
 def holder() -> policy.Grant:
