@@ -201,7 +201,11 @@ def test_a_surveyor_token_may_not_reveal(api, registered):
     for path in ("/api/v1/forms/registry/responses", f"/api/v1/responses/{registered}"):
         reply = api.get("surveyor", path, pii=1)
         assert reply.status_code in (403, 404) and reply.mimetype == "application/problem+json"
-    assert is_problem(api.get("surveyor", "/api/v1/forms/registry/responses", pii=1), 403)
+    refused = api.get("surveyor", "/api/v1/forms/registry/responses", pii=1)
+    assert is_problem(refused, 403) and refused.json["detail"].startswith("此令牌无权")  # zh first
+    english = api.client.get("/api/v1/forms/registry/responses?pii=1", headers={
+        "Authorization": f"Bearer {api.secrets['surveyor']}", "Accept-Language": "en"})
+    assert english.json["detail"].startswith("This token may not reveal")
     assert reveals() == []
 
 
