@@ -271,6 +271,7 @@ def test_every_types_answer_reads_as_its_stored_current_answer(every_type):
     (LIST, {"area": "\x00"}),
     (LIST, {"since": "0001-01-01"}),                      # its start in UTC is before year 1
     (LIST, {"until": "9999-12-31"}),                      # the day after it does not exist
+    (LIST, {"until": "0"}),                               # not 1 January 1970
     ("/api/v1/forms/kitchen/figures", {"until": "9999-12"}),
     ("/api/v1/forms/kitchen/figures", {"surveyor": "\x00"}),
     ("/api/v1/forms/ledger/households", {"before": "0001-01-01"}),

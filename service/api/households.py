@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from service.api import auth, bp, ok, operation, problems, query
 from service.api.problems import Problem
-from service.api.responses import RevealQuery, after_cursor, day, may_reveal, text
+from service.api.responses import Day, RevealQuery, after_cursor, day, may_reveal, text
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
 from service.office.masking import mask, masked_answers
@@ -36,7 +36,7 @@ HIDDEN = "***"      # a value of a question the form no longer has, unrevealed (
 
 class HouseholdsQuery(RevealQuery):
     area: str | None = text("An area's code: it and below")
-    before: dt.date | None = day("Not visited since this office-local day")
+    before: Day | None = day("Not visited since this office-local day")
     question: str | None = text("With `value`: households whose current answer to this "
                                 "question (not an identifying one) is `value`")
     value: str | None = text("A choice's code or label, or the answer as text", max_length=200)

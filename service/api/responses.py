@@ -10,11 +10,12 @@ submissions it returned. Answers are codes and numbers as stored, not labels.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from flask import current_app
 from flask_babel import gettext as _
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from service.api import auth, bp, ok, operation, problems, query
 from service.api.problems import Problem
@@ -38,6 +39,17 @@ def text(description: str = "", max_length: int = 64):
                  description=description)
 
 
+def _iso_day(value):
+    """Only YYYY-MM-DD: pydantic would read `0` as a timestamp, 1 January 1970."""
+    if not isinstance(value, dt.date) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+#: A day as a query parameter (YYYY-MM-DD)
+Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+
+
 def day(description: str):
     return Field(None, ge=FIRST_DAY, le=LAST_DAY, description=description)
 
@@ -49,8 +61,8 @@ class RevealQuery(BaseModel):
 
 class ResponsesQuery(RevealQuery):
     area: str | None = text("An area's code: it and below")
-    since: dt.date | None = day("Received on or after this office-local day")
-    until: dt.date | None = day("Received on or before this office-local day")
+    since: Day | None = day("Received on or after this office-local day")
+    until: Day | None = day("Received on or before this office-local day")
     channel: Literal[CHANNELS] | None = None
     surveyor: str | None = text("A surveyor's username")
     version: int | None = Field(None, ge=1, le=1_000_000, description="The form version answered")
