@@ -16,7 +16,8 @@ from service.reports import aggregate
 from service.storage.db import TimeLimitExceeded
 
 from .conftest import use_database_of
-from .test_api_responses import Api, is_problem
+from .api_support import is_problem
+from .test_api_responses import Api
 from .test_dashboard import load_survey
 
 FIGURES = "/api/v1/forms/survey/figures"
@@ -28,7 +29,7 @@ def survey_once(office_once):
     with pytest.MonkeyPatch.context() as patch:
         office = load_survey(office_once, lambda moment: patch.setattr(
             submissions, "utcnow", lambda: moment))
-    return office, Api(office.app, office.areas)
+    return office, Api(office.app)
 
 
 @pytest.fixture

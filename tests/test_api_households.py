@@ -13,7 +13,8 @@ from service.records import ledger
 from service.storage.db import db
 from service.storage.models import AuditEvent, Household, User
 
-from .test_api_responses import Api, is_problem
+from .api_support import is_problem
+from .test_api_responses import Api
 from .test_households_office import FIRST, book, three  # noqa: F401 (fixtures)
 from .test_rounds_office import (  # noqa: F401 (town: a fixture)
     figures_of, make_round, outcome, row_figures, totals_on, town,
@@ -24,7 +25,7 @@ LIST = "/api/v1/forms/ledger/households"
 
 @pytest.fixture
 def api(book):
-    return Api(book.app, book.areas)
+    return Api(book.app)
 
 
 def reveals() -> list[tuple[str, str, dict]]:
@@ -172,7 +173,7 @@ def rounds_of(town):
                    (("admin", "JD"), ("mgr1", "SQ1"), ("mgr2", "SQ2"))}
     outcome(town.app, town.h["tried"], "not_home")
     outcome(town.app, town.h["tried"], "refused")
-    return town, Api(town.app, town.areas)
+    return town, Api(town.app)
 
 
 def counts(t) -> dict:
