@@ -19,6 +19,7 @@ from .conftest import use_database_of
 from .api_support import is_problem
 from .test_api_responses import Api
 from .test_dashboard import load_survey
+from .test_households_office import book, three  # noqa: F401 (fixtures)
 
 FIGURES = "/api/v1/forms/survey/figures"
 
@@ -139,3 +140,13 @@ def test_figures_too_slow_to_count_are_a_problem_saying_to_narrow_them(survey, m
     monkeypatch.setattr(aggregate, "build", too_slow)
     reply = api.get("admin", FIGURES, q="housing", v="own")
     assert is_problem(reply, 422) and reply.json["type"].endswith("figures-too-slow")
+
+
+def test_a_ledger_forms_households_view_gives_the_pages_numbers(book, three):
+    api = Api(book.app)
+    for username, role in (("admin", "admin"), ("mgr1", "manager")):
+        page = book.client(username).get("/admin/forms/ledger?view=households")
+        board = api.ok(role, "/api/v1/forms/ledger/figures", view="households")
+        assert board["view"] == "households" and board["by_day"] == []
+        assert board["total"] == (3 if role == "admin" else 2)
+        assert page_numbers(page.text) == api_numbers(board)
