@@ -138,7 +138,7 @@ class FormFigures(BaseModel):
 @bp.get("/forms/<form_id>/figures")
 @operation("dashboard.view", resp=ok(FormFigures, HTTP_422=Problem), tags=["figures"],
            query=FiguresQuery)
-def form_figures(form_id):
+def get_form_figures(form_id):
     """The dashboard's figures for the form and filters, within the token's areas."""
     holder = auth.holder()
     spec = current_app.extensions["doorstep.catalog"].get(form_id)

@@ -213,7 +213,7 @@ def _shown(spec, name: str, value, revealed: bool):
 @bp.get("/households/<code>/history")
 @operation("households.view", resp=ok(HouseholdHistory, HTTP_403=Problem), tags=["households"],
            query=RevealQuery)
-def household_changes(code):
+def get_household_history(code):
     """Each change of the household's answers (and of those merged into it), and its visits."""
     found, spec, revealed = _opened(code, history=True)
     ids = household_history.family(found)

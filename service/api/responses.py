@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from flask import current_app
 from flask_babel import gettext as _
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from service.api import auth, bp, ok, operation, problems, query
 from service.api.problems import Problem
@@ -46,12 +46,18 @@ def _iso_day(value):
     return value
 
 
+def _in_range(value: dt.date) -> dt.date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a day from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
 #: A day as a query parameter (YYYY-MM-DD)
-Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+Day = Annotated[dt.date, BeforeValidator(_iso_day), AfterValidator(_in_range)]
 
 
 def day(description: str):
-    return Field(None, ge=FIRST_DAY, le=LAST_DAY, description=description)
+    return Field(None, description=description)
 
 
 class RevealQuery(BaseModel):

@@ -115,7 +115,7 @@ def list_rounds():
 
 @bp.get("/rounds/<int:round_id>/coverage")
 @operation("rounds.view", resp=ok(RoundCoverage), tags=["rounds"], query=CoverageQuery)
-def round_coverage_figures(round_id):
+def get_round_coverage(round_id):
     """One round's coverage: target, done, attempted, not yet, per area one level down (ask
     again with `area` to drill down), per surveyor, and for the whole round per day and outcome."""
     holder = auth.holder()
