@@ -100,6 +100,14 @@ bench: bench-rounds
 bench-rounds: install
 	$(BIN)/python bench/rounds.py --district
 
+# The JSON API at 1,000,000 submissions, SQLite and PostgreSQL: pages of 1,000 responses at the
+# first, a middle and the last page, and API submissions against form posts in the same run;
+# about an hour on 2 cores, a few GB in /tmp; figures in bench/RESULTS-api.md.
+.PHONY: bench-api
+bench: bench-api
+bench-api: install
+	$(BIN)/python bench/api.py
+
 check: install
 	$(BIN)/doorstep forms check
 

@@ -48,4 +48,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     from service.health import bp as health_bp
     app.register_blueprint(health_bp)
+    from service import api
+    api.init_app(app)
     return app

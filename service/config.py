@@ -68,6 +68,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
+        # JSON API (/api/v1): requests per token per minute, shared by every worker and instance
+        "API_RATE_LIMIT": int(env.get("API_RATE_LIMIT", 600)),
+        # origins whose pages may call the API from a browser (comma-separated); none: CORS off
+        "API_CORS_ORIGINS": tuple(o.strip().rstrip("/") for o in
+                                  env.get("API_CORS_ORIGINS", "").split(",") if o.strip()),
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
         "LANGUAGES": ("zh", "en"),

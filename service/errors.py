@@ -1,10 +1,12 @@
 """Error pages in the user's language: no request ever ends in a bare 500 page."""
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+API_PREFIX = "/api/"
 
 
 def _messages():
@@ -21,6 +23,9 @@ def _messages():
 
 
 def render_error(code: int, message: str | None = None):
+    if request.path.startswith(API_PREFIX):     # never an HTML page to a program
+        from service.api import problems
+        return problems.response(code, message)
     text = message or _messages().get(code) or _messages()[400 if code < 500 else 500]
     return render_template("error.html", code=code, message=text), code
 
@@ -33,6 +38,9 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc):
+        if request.path.startswith(API_PREFIX):
+            from service.api import problems
+            return problems.of(exc)
         return render_error(exc.code or 500)
 
     @app.errorhandler(Exception)

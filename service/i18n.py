@@ -49,6 +49,6 @@ from flask_babel import lazy_gettext as _l  # noqa: E402
 
 CODE_WORDS = (
     _l("admin"), _l("manager"), _l("surveyor"),        # roles
-    _l("web"), _l("self"),                             # channels (surveyor is above)
+    _l("web"), _l("self"), _l("api"),                  # channels (surveyor is above)
     _l("valid"), _l("duplicate"), _l("void"),          # statuses
 )

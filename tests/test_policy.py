@@ -32,7 +32,7 @@ MANAGER = {"responses.view", "responses.view_area", "responses.correct", "respon
            "rounds.manage", "follow_ups.view", "follow_ups.manage"}
 EXPECTED = {
     "admin": MANAGER | {"areas.all", "audit.view", "users.assign.admin", "users.assign.manager",
-                        "forms.manage", "holidays.manage"},
+                        "forms.manage", "holidays.manage", "tokens.manage"},
     "manager": MANAGER,
     "surveyor": {"responses.view", "responses.correct", "households.visit"},
 }
@@ -50,6 +50,8 @@ HOLDERS = {
 # every guarded office page and the capability it asks; the rest are open to anyone signed in
 GUARDS = {
     "admin.audit_page": "audit.view", "admin.dashboard": "dashboard.view",
+    "admin.tokens_page": "tokens.manage", "admin.token_new": "tokens.manage",
+    "admin.token_revoke": "tokens.manage",
     "admin.export_file": "export", "admin.links_page": "links.manage",
     "admin.link_new": "links.manage", "admin.links_bulk": "links.manage",
     "admin.link_detail": "links.manage", "admin.link_action": "links.manage",

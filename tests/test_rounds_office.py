@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from service.admin import rounds as rounds_view, rounds_actions
+from service.reports import round_coverage
 from service.office import clock, policy
 from service.records import ledger, rounds, submissions
 from service.reports.coverage import Figures
@@ -302,7 +303,7 @@ def test_the_drill_down_goes_street_community_grid(three, monkeypatch):
         "target": 2, "done": 0, "attempted": 1, "not-yet": 1, "flagged": 1, "left": 0}
     assert 'id="level" data-area="G1"' in page.text
     # a district's thousands of surveyors: the most behind are listed, and the select gives way
-    monkeypatch.setattr(rounds_view, "SURVEYOR_ROWS", 1)
+    monkeypatch.setattr(round_coverage, "SURVEYOR_ROWS", 1)
     monkeypatch.setattr(rounds_actions, "MAX_CHOICES", 0)
     page = client.get(f"/admin/rounds/{r}")
     assert list(row_figures(page.text, "data-surveyor")) == [""]     # not assigned: 4 left

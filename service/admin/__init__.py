@@ -12,3 +12,4 @@ from service.admin import form_files, form_publishing, round_report  # noqa: E40
 from service.admin import follow_ups, follow_ups_actions  # noqa: E402,F401
 from service.admin import follow_ups_applications, follow_ups_holidays  # noqa: E402,F401
 from service.admin import follow_ups_rosters  # noqa: E402,F401
+from service.admin import tokens  # noqa: E402,F401

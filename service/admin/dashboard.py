@@ -6,9 +6,7 @@ import datetime as dt
 from flask import abort, current_app, render_template, request
 
 from service.office import auth, policy
-from service.reports import aggregate, charts, household_stats
-from service.storage.db import TimeLimitExceeded, time_limit
-from service.office.masking import mask
+from service.reports import aggregate, charts, dashboard_figures
 from service.storage.models import User
 from service.admin import bp
 from service.records.vocabulary import CHANNELS
@@ -70,22 +68,9 @@ def dashboard(form_id):
     user = auth.current_user()
     spec = spec_or_404(form_id)
     filters = parse_filters(user, spec)
-    # a ledger form's households as they stand now, beside its visits (the default)
-    view = "households" if spec.ledger and request.args.get("view") == "households" else "visits"
-    try:
-        # finer filters count raw answers, which can take minutes at a million submissions:
-        # the page says so rather than outlive the worker's timeout
-        with time_limit(current_app.config["DASHBOARD_SECONDS"]):
-            if view == "households":
-                board, texts = household_stats.build(spec, user, filters), {}
-            else:
-                board = aggregate.build(spec, user, filters)
-                texts = aggregate.latest_texts(spec, user, filters)
-    except TimeLimitExceeded:
-        board, texts = None, {}
-    for q in spec.all_questions():
-        if q.pii and q.name in texts:
-            texts[q.name] = [mask(q, v) for v in texts[q.name]]
+    # the same figures as the JSON API's (reports/dashboard_figures.py)
+    figures = dashboard_figures.compute(spec, user, filters, request.args.get("view", "visits"))
+    board, texts, view = figures.board, figures.texts, figures.view
     filter_questions = [q for q in spec.all_questions() if q.qtype.filterable]
     return render_template(
         "admin/dashboard.html", spec=spec, board=board, filters=filters, args=filters.as_args(),

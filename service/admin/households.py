@@ -18,15 +18,16 @@ from service.admin.households_actions import OUTCOME_WORDS, SETTABLE, SOURCE_WOR
 from service.formspec.loader import LEDGER_ADDRESS
 from service.i18n import current_lang
 from service.office import audit, auth, policy
-from service.office.clock import day_start_utc, local_time
+from service.office.clock import local_time
 from service.office.masking import mask
 from service.records import ledger
 from service.records.household_index import filterable
 from service.records.vocabulary import HOUSEHOLD_STATUSES
+from service.reports import household_history
+from service.reports.household_list import HouseholdFilters, matching
 from service.storage.db import in_id_order
 from service.storage.models import (
-    Area, AuditEvent, Household, HouseholdAnswer, HouseholdChange, HouseholdConflict, Submission,
-    User, VisitOutcome,
+    Area, AuditEvent, Household, HouseholdConflict, Submission, User, VisitOutcome,
 )
 
 PAGE_SIZE = 50
@@ -52,57 +53,27 @@ def shown(q, value, revealed=False) -> str:
     return q.qtype.label(q, value, current_lang())
 
 
-def _answer_condition(q, text: str):
-    """Households whose current answer to `q` is `text` (a choice by its code or label; for a
-    multiple choice, among those chosen): a lookup in the answer index (household_index.py),
-    which keeps numbers as JSON writes them, so "3" finds the rating 3 as the text "3"."""
-    for choice in q.choices:
-        if text in (choice.value, choice.label.zh, choice.label.en):
-            text = choice.value
-            break
-    return Household.id.in_(HouseholdAnswer.select(HouseholdAnswer.household).where(
-        (HouseholdAnswer.question == q.name) & (HouseholdAnswer.value == text)))
-
-
 def filtered(user, spec):
     """The user's households of one form narrowed by every filter but the status; the status
     filter apart (the counts per status are of the rest); and the filters used."""
-    query = policy.households_for(user, spec.id)
-    used = {}
+    f = HouseholdFilters()
     code = request.args.get("area", "").strip()
     if code:
-        area = policy.get_area_or_404(user, code)
-        query = query.where(Household.area.in_(policy.area_ids_under(area)))
-        used["area"] = code
+        f.area = policy.get_area_or_404(user, code)
     try:
-        before = dt.date.fromisoformat(request.args.get("before", "").strip())
+        f.before = dt.date.fromisoformat(request.args.get("before", "").strip())
     except ValueError:
-        before = None
-    if before:   # not visited since: a household never visited (only imported) is among them
-        query = query.where((Household.last_visit_at < day_start_utc(before)) |
-                            Household.last_visit_at.is_null())
-        used["before"] = before.isoformat()
+        pass
     q = spec.question(request.args.get("question", ""))
     value = request.args.get("value", "").strip()[:200]
     if q is not None and q in filterable(spec) and value:
-        query = query.where(_answer_condition(q, value))
-        used["question"], used["value"] = q.name, value
-    if request.args.get("duplicates"):
-        # a range on the (form, duplicate_of, status) index, which IS NOT NULL is not to SQLite
-        query = query.where(Household.duplicate_of > 0)
-        used["duplicates"] = "1"
-    if request.args.get("conflicts"):
-        query = query.where(Household.id.in_(
-            HouseholdConflict.select(HouseholdConflict.household)
-            .where(HouseholdConflict.resolved_at.is_null())))
-        used["conflicts"] = "1"
+        f.question, f.value = q, value
+    f.duplicates = bool(request.args.get("duplicates"))
+    f.conflicts = bool(request.args.get("conflicts"))
     status = request.args.get("status", "")
-    if status in HOUSEHOLD_STATUSES:
-        used["status"] = status
-        condition = Household.status == status
-    else:    # a merged household lives on in the one it went into: listed only when asked for
-        condition = Household.status != "merged"
-    return query, condition, used
+    f.status = status if status in HOUSEHOLD_STATUSES else None
+    query, condition = matching(user, spec.id, f)
+    return query, condition, f.as_args()
 
 
 def _id_arg(name):
@@ -168,16 +139,6 @@ def households():
         questions=filterable(spec), areas=list(policy.visible_areas(user)), **WORDS)
 
 
-def _family(household: Household) -> list[int]:
-    """The household's id and those of the households merged into it (and into those)."""
-    ids, frontier = [household.id], [household.id]
-    while frontier and len(ids) < 200:
-        frontier = [i for (i,) in Household.select(Household.id)
-                    .where(Household.merged_into.in_(frontier)).tuples() if i not in ids]
-        ids += frontier
-    return ids
-
-
 def _timeline(user, ids):
     """Visits (submissions and outcomes without a form), newest first; a submission links to
     its response page when the user may open it."""
@@ -199,23 +160,16 @@ def _timeline(user, ids):
 
 def _history(spec, ids, revealed):
     """Each question's changes, in the form's order, oldest first."""
-    changes = list(HouseholdChange.select().where(HouseholdChange.household.in_(ids))
-                   .order_by(HouseholdChange.at, HouseholdChange.id))
-    receipts = dict(Submission.select(Submission.id, Submission.receipt).where(Submission.id.in_(
-        {c.submission_id for c in changes if c.submission_id})).tuples()) if changes else {}
-    people = dict(User.select(User.id, User.username).where(User.id.in_(
-        {c.user_id for c in changes if c.user_id})).tuples()) if changes else {}
     order = {q.name: i for i, q in enumerate(spec.questions())}
     by_question: dict = {}
-    for c in changes:
-        q = spec.question(c.question)
-        by_question.setdefault(c.question, {"q": q, "label": q.label.get(current_lang())
-                                            if q else c.question, "changes": []})
-        by_question[c.question]["changes"].append({
-            "old": shown(q, json.loads(c.old_value), revealed),
-            "new": shown(q, json.loads(c.new_value), revealed), "source": c.source,
-            "version": c.version, "when": local_time(c.at),
-            "receipt": receipts.get(c.submission_id, ""), "who": people.get(c.user_id, "")})
+    for c in household_history.changes(ids):
+        q = spec.question(c["question"])
+        by_question.setdefault(c["question"], {"q": q, "label": q.label.get(current_lang())
+                                               if q else c["question"], "changes": []})
+        by_question[c["question"]]["changes"].append({
+            "old": shown(q, c["old"], revealed), "new": shown(q, c["new"], revealed),
+            "source": c["source"], "version": c["version"], "when": local_time(c["at"]),
+            "receipt": c["receipt"] or "", "who": c["by"] or ""})
     return sorted(by_question.values(), key=lambda e: order.get(e["q"].name if e["q"] else "",
                                                                 len(order)))
 
@@ -264,7 +218,7 @@ def household(code):
     groups = [(q, [[(c, shown(c, item.get(c.name), revealed)) for c in q.questions
                     if c.answerable] for item in now.get(q.name, [])])
               for q in spec.questions() if q.is_group and spec.parent_of(q.name) is None]
-    ids = _family(found)
+    ids = household_history.family(found)
     duplicate_of = Household.get_or_none(Household.id == found.duplicate_of_id) \
         if found.duplicate_of_id else None
     flagged = list(policy.households_for(user, found.form_id).where(

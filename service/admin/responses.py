@@ -15,10 +15,11 @@ from service.records import answers as stored, follow_ups, submissions
 from service.formspec.conditions import evaluate
 from service.formspec.wtf import clean_value, field_for
 from service.i18n import current_lang
-from service.office.clock import day_start_utc, local_time
+from service.office.clock import local_time
 from service.office.masking import mask
 from service.records.vocabulary import CHANNELS, STATUSES
-from service.storage.models import Area, Correction, StatusChange, Submission, User
+from service.reports.response_list import ResponseFilters, matching
+from service.storage.models import Area, Correction, StatusChange, User
 from service.admin import bp
 from service.admin.follow_ups import WORDS as follow_up_words
 from service.admin.forms import ConfirmForm, ReasonForm
@@ -44,35 +45,18 @@ def _date_arg(name):
 
 
 def filtered(user, form_id):
-    """The user's submissions of one form narrowed by the list's filters; also the filters used."""
-    query = policy.submissions_for(user, form_id)
-    used = {}
+    """The user's submissions of one form narrowed by the list's filters; also the filters used
+    (a malformed day or an unknown code is left out, as the page offers only valid ones)."""
+    f = ResponseFilters()
     code = request.args.get("area", "").strip()
     if code:
-        area = policy.get_area_or_404(user, code)
-        query = query.where(Submission.area.in_(policy.area_ids_under(area)))
-        used["area"] = code
-    since, until = _date_arg("since"), _date_arg("until")
-    if since:
-        query = query.where(Submission.received_at >= day_start_utc(since))
-        used["since"] = since.isoformat()
-    if until:
-        query = query.where(Submission.received_at < day_start_utc(until + dt.timedelta(days=1)))
-        used["until"] = until.isoformat()
-    channel = request.args.get("channel", "")
-    if channel in CHANNELS:
-        query = query.where(Submission.channel == channel)
-        used["channel"] = channel
-    surveyor = request.args.get("surveyor", "").strip()
-    if surveyor:
-        query = query.where(Submission.surveyor.in_(
-            User.select(User.id).where(User.username == surveyor)))
-        used["surveyor"] = surveyor
-    status = request.args.get("status", "")
-    if status in STATUSES:
-        query = query.where(Submission.status == status)
-        used["status"] = status
-    return query, used
+        f.area = policy.get_area_or_404(user, code)
+    f.since, f.until = _date_arg("since"), _date_arg("until")
+    channel, status = request.args.get("channel"), request.args.get("status")
+    f.channel = channel if channel in CHANNELS else None
+    f.status = status if status in STATUSES else None
+    f.surveyor = request.args.get("surveyor", "").strip() or None
+    return matching(user, form_id, f), f.as_args()
 
 
 def _cell(q, answers, revealed=False):

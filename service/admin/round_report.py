@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, widgets
 
 from service.admin import bp, downloads
-from service.admin.rounds import top_of
+from service.reports.round_coverage import top_of
 from service.i18n import current_lang
 from service.office import audit, auth, clock, policy
 from service.reports import export_files

@@ -25,15 +25,14 @@ from service.formspec.loader import LEDGER_ADDRESS
 from service.i18n import current_lang
 from service.office import audit, auth, clock, policy
 from service.records.rounds import FLAG_ATTEMPTS
-from service.reports.coverage import AreaInfo, Figures, Tally, totals_of
+from service.reports import round_coverage
+from service.reports.coverage import Figures
 from service.storage.models import Area, Household, RoundHousehold, SurveyRound, User, utcnow
 
 #: How a household was done or, not yet done, its latest attempt (RoundCount.outcome).
 DONE_WORDS = {"form": _l("Visited with the form"), **OUTCOME_WORDS}
 #: The most households one not-yet page lists (a grid's or a surveyor's whole list, to print).
 LIST_SIZE = 2000
-#: The most surveyors the coverage page lists at one level (drill down for the others).
-SURVEYOR_ROWS = 100
 
 
 def _spec(r: SurveyRound):
@@ -51,45 +50,10 @@ def rounds_page():
     """The rounds one may view: one's own areas' whole, and one's part of those run over an area
     above (the street's round, for a community's office), each with the totals of that part."""
     me = auth.current_user()
-    listed = list(policy.rounds_for(me).select(SurveyRound, Area).join(Area).order_by(
-        SurveyRound.status != "open", SurveyRound.starts_on.desc(), SurveyRound.id.desc()))
-    parts = {r.id: policy.round_part(me, r) for r in listed}
-    covering = [r for r in listed if parts[r.id].id != r.area_id]
-    # a closed round's counts are never touched again (rounds.py refreshes open rounds only):
-    # they are its frozen figures, so one query serves the whole list
-    totals = totals_of([r.id for r in listed if parts[r.id].id == r.area_id])
-    # of a covering round, the part's: open ones in one query, closed ones from what they kept
-    # (placed by the tree as it was, like their page)
-    totals.update(totals_of([r.id for r in covering if r.status == "open"], within=me.area))
-    for r in covering:
-        if r.status != "open":
-            figures = Figures.of(r)
-            own = figures.areas.get(me.area_id)
-            totals[r.id] = figures.area_total(own) if own is not None else Tally()
+    listed = round_coverage.listed(me)
     return render_template("admin/rounds.html", rounds=[
-        {"r": r, "title": _title(r), "tally": totals[r.id],
-         "part": parts[r.id] if parts[r.id].id != r.area_id else None} for r in listed])
-
-
-def top_of(figures: Figures, me) -> AreaInfo:
-    """The top of what `me` sees of the round's figures (policy.round_part): the round's area,
-    or their own below it; 404 if a closed round's figures do not hold it (an area made after it
-    closed). The coverage page and the report (round_report.py) start there."""
-    found = figures.areas.get(policy.round_part(me, figures.round).id)
-    if found is None:
-        abort(404)
-    return found
-
-
-def _level(figures: Figures, top, code: str | None):
-    """The area a coverage page shows the parts of: `top`, or one below it by code (from the
-    figures' areas: a closed round's as they were); 404 for any other."""
-    if not code:
-        return top
-    found = next((a for a in figures.areas.values() if a.code == code), None)
-    if found is None or not found.path.startswith(top.path):
-        abort(404)
-    return found
+        {"r": r, "title": _title(r), "tally": tally, "part": part if part.id != r.area_id else None}
+        for r, part, tally in listed])
 
 
 def _trail(figures: Figures, top, area) -> list:
@@ -100,35 +64,13 @@ def _trail(figures: Figures, top, area) -> list:
     return trail[::-1]
 
 
-def _surveyor_rows(figures: Figures, level) -> tuple[list, int]:
-    """The per-surveyor rows of the page: at the round's own area everyone and "not assigned",
-    below it the surveyors whose own area lies there; past SURVEYOR_ROWS those with the most
-    households left (a district's thousands of surveyors would make one slow, unreadable page).
-    Also how many were left out."""
-    people = figures.by_surveyor()
-    if level.id != figures.round.area_id:
-        here = {i for (i,) in User.select(User.id).join(Area).where(
-            Area.path.startswith(level.path)).tuples()}
-        people = [p for p in people if p[0] in here]
-    if len(people) <= SURVEYOR_ROWS:
-        return people, 0
-    most = {p[0] for p in sorted(people, key=lambda p: -(p[2].not_yet + p[2].attempted))
-            [:SURVEYOR_ROWS]}
-    return [p for p in people if p[0] in most], len(people) - SURVEYOR_ROWS
-
-
 @bp.get("/rounds/<int:round_id>")
 @policy.requires("rounds.view")
 def round_page(round_id):
     me = auth.current_user()
     r = policy.get_round_or_404(me, round_id)
-    figures = Figures.of(r)
-    top = top_of(figures, me)
-    whole = top.id == r.area_id        # else a round over an area above: the holder's part
-    level = _level(figures, top, request.args.get("area"))
-    totals = figures.totals() if whole else figures.area_total(top)
-    level_total = totals if level.id == top.id else figures.area_total(level)
-    people, unlisted = _surveyor_rows(figures, level)
+    seen = round_coverage.coverage(me, r, request.args.get("area"))
+    figures, top, level, people = seen.figures, seen.top, seen.level, seen.people
     usernames = dict(User.select(User.id, User.username).where(
         User.id.in_([u for u, *_rest in people if u])).tuples()) if people else {}
     assign = None
@@ -139,12 +81,10 @@ def round_page(round_id):
         assign.surveyor.choices = surveyor_choices(me, Area.get_by_id(level.id))
     return render_template(
         "admin/round.html", r=r, title=_title(r), figures=figures, top=top, level=level,
-        trail=_trail(figures, top, level), totals=totals, level_total=level_total,
-        parts=figures.by_area(level), deeper={a.parent_id for a in figures.areas.values()},
-        people=people, unlisted=unlisted, usernames=usernames,
-        # per day and per outcome are counted for the whole round only (RoundCount): a part's
-        # page leaves them out rather than show figures of other offices' areas
-        days=figures.by_day() if whole else None, outcomes=figures.outcomes() if whole else None,
+        trail=_trail(figures, top, level), totals=seen.totals, level_total=seen.level_total,
+        parts=seen.parts, deeper={a.parent_id for a in figures.areas.values()},
+        people=people, unlisted=seen.unlisted, usernames=usernames,
+        days=seen.days, outcomes=seen.outcomes,
         done_words=DONE_WORDS, flag_attempts=FLAG_ATTEMPTS, assign=assign,
         may_close=r.status == "open" and policy.can(me, "rounds.manage", r),
         closed_at=clock.local_time(r.closed_at) if r.closed_at else "",

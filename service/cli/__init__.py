@@ -1,6 +1,7 @@
 """The `doorstep` command: a Flask CLI group around create_app, one module per command group
 (forms, people: users and areas, links, data: export and households, rounds, serve: init
-and serve, purge: retention, backup: backup and restore)."""
+and serve, purge: retention, backup: backup and restore,
+tokens: the JSON API's tokens)."""
 from __future__ import annotations
 
 import sys
@@ -51,4 +52,4 @@ def spec_and_area(form_id, area_code):
 
 # the command groups register themselves on `main` (after it and the helpers exist)
 from service.cli import backup, data, forms, links, people, purge, rounds, serve  # noqa: E402,F401
-from service.cli import holidays  # noqa: E402,F401
+from service.cli import holidays, tokens  # noqa: E402,F401

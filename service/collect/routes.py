@@ -164,8 +164,13 @@ def posted_visit(spec, holder) -> submissions.Visit:
     household known and one `holder` may visit (else 404), and still visited (else 409). A code
     that was merged away leads to the household it went into; the visit is then applied as if
     from version 0, so whatever differs becomes a conflict for the office, never an overwrite."""
-    code = request.form.get("household", "").strip()
-    base = request.form.get("base_version", "").strip()
+    return visit_of(spec, holder, request.form.get("household", ""),
+                    request.form.get("base_version", ""))
+
+
+def visit_of(spec, holder, code: str, base: str) -> submissions.Visit:
+    """`posted_visit` for a household code and base version however they came (the API's JSON)."""
+    code, base = code.strip(), base.strip()
     if not code and not base:
         return submissions.Visit()
     if not well_formed_code(code):

@@ -4,7 +4,7 @@ Roles map to named capabilities in one table (CAPABILITIES); `can(holder, action
 capability and, given an Area, Link, Household, SurveyRound, FollowUp, Submission or User, whether that
 thing lies in the holder's scope. A holder is anything with `.area` and either `.capabilities` or
 a `.role` of the table: a signed-in `User`, `SYSTEM` (the command line, the server's owner), and
-next the JSON API's tokens, which will be `Grant`s too. Scope is the holder's area and everything
+the JSON API's tokens, which are `Grant`s of their role and area (`grant_of`). Scope is the holder's area and everything
 below it, or everywhere with `areas.all`; a holder without an area and without `areas.all` sees
 nothing. Surveyors see only their own responses of the last SURVEYOR_DAYS days. Anything out of
 scope is a 404 in the views, so its existence is not revealed.
@@ -58,6 +58,7 @@ ACTIONS = {
                          "sign-ups, take the review steps of one's role, decide residents' "
                          "requests",
     "holidays.manage": "the office's working calendar: public holidays and make-up working days",
+    "tokens.manage": "create, list and revoke the JSON API's tokens",
 }
 EVERYTHING = frozenset(ACTIONS)
 
@@ -65,7 +66,8 @@ EVERYTHING = frozenset(ACTIONS)
 CAPABILITIES: dict[str, frozenset[str]] = {
     "admin": EVERYTHING,
     "manager": EVERYTHING - {"areas.all", "audit.view", "users.assign.admin",
-                             "users.assign.manager", "forms.manage", "holidays.manage"},
+                             "users.assign.manager", "forms.manage", "holidays.manage",
+                             "tokens.manage"},
     "surveyor": frozenset({"responses.view", "responses.correct", "households.visit"}),
 }
 assert set(CAPABILITIES) == set(auth.ROLES) and all(c <= EVERYTHING for c in CAPABILITIES.values())
@@ -88,6 +90,17 @@ class Grant:
 
 #: The command line: the server's owner, with every capability and no area restriction.
 SYSTEM = Grant("system", EVERYTHING)
+
+
+def grant_of(name: str, role: str, area: Area | None) -> Grant:
+    """A holder with exactly the capabilities of `role` in `area`: an API token (api/auth.py)."""
+    return Grant(name, capabilities_of(_Role(role)), area)
+
+
+@dataclass(frozen=True)
+class _Role:
+    role: str
+    area: Area | None = None
 
 
 def capabilities_of(holder: Holder | None) -> frozenset[str]:

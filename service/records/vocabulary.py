@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import secrets
 
-#: How a submission came in: the open form (`/f/<id>`), a surveyor's QR link, a household's QR link.
-CHANNELS = ("web", "surveyor", "self")
+#: How a submission came in: the open form (`/f/<id>`), a surveyor's QR link, a household's QR link,
+#: another system through the JSON API (`/api/v1`, with a token).
+CHANNELS = ("web", "surveyor", "self", "api")
 #: The channels a QR link can fix (the open form is `web`).
 LINK_CHANNELS = ("surveyor", "self")
 #: A submission's status: nothing is ever deleted, a duplicate or void one stops counting.

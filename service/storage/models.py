@@ -384,6 +384,15 @@ MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, Househol
 follow_up_models.keep_references()     # their tables are all defined now
 
 
+def _api_tokens():
+    """ApiToken lives in token_models.py (it needs Area and User, defined above)."""
+    from service.storage.token_models import ApiToken
+    MODELS.append(ApiToken)
+
+
+_api_tokens()
+
+
 def create_tables() -> None:
     with db.atomic():
         db.create_tables(MODELS, safe=True)

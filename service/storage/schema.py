@@ -353,3 +353,10 @@ def _erased_at(migrator):
     if "erased_at" not in {c.name for c in db.get_columns("submission")}:
         migrator.migrate(migrator.add_column("submission", "erased_at",
                                              DateTimeField(null=True)))
+
+
+@step(14, "API tokens for the office's other systems")
+def _api_tokens(migrator):
+    """Table `api_token` (token_models.py): hashed tokens with their role, area and expiry."""
+    from service.storage.token_models import ApiToken
+    db.create_tables([ApiToken], safe=True)
