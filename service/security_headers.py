@@ -16,7 +16,7 @@ from flask import current_app, g, request
 HSTS_SECONDS = 365 * 24 * 3600
 #: Paths whose pages show personal data or the office's work: never stored by a browser or proxy.
 #: (Any response to a post is never stored either: it may echo what was typed.)
-PRIVATE_PATHS = ("/admin", "/visit", "/d/")
+PRIVATE_PATHS = ("/admin", "/visit", "/d/", "/api/")
 POLICY = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -49,23 +49,35 @@ def framed_by_own_pages(view):
     return view
 
 
-def policy_header(nonce: str | None = None, frame_ancestors: str = "'none'") -> str:
+def swagger_ui_page(view):
+    """Mark the API's docs page: Swagger UI (served from this box) draws its icons from `data:`
+    images and sets styles inline as it builds the page, so that page allows both. Its scripts
+    stay as strict as everywhere ('self' only), and it shows no personal data."""
+    view.swagger_ui_page = True
+    return view
+
+
+def policy_header(nonce: str | None = None, frame_ancestors: str = "'none'",
+                  swagger_ui: bool = False) -> str:
     policy = dict(POLICY, **{"frame-ancestors": frame_ancestors})
+    if swagger_ui:
+        policy["img-src"] += " data:"
+        policy["style-src"] += " 'unsafe-inline'"
     if nonce:
         policy["style-src"] += f" 'nonce-{nonce}'"
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
-def _own_frame() -> bool:
+def _marked(mark: str) -> bool:
     view = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(view, "framed_by_own_pages", False))
+    return bool(getattr(view, mark, False))
 
 
 def protect(response):
     """after_request: the headers above, on every response (error pages included)."""
-    own_frame = _own_frame()
+    own_frame = _marked("framed_by_own_pages")
     response.headers["Content-Security-Policy"] = policy_header(
-        g.get("csp_nonce"), "'self'" if own_frame else "'none'")
+        g.get("csp_nonce"), "'self'" if own_frame else "'none'", _marked("swagger_ui_page"))
     response.headers["X-Frame-Options"] = "SAMEORIGIN" if own_frame else "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -13,6 +13,7 @@ import flask_swagger_ui
 from flask import abort, current_app, json, render_template, send_from_directory
 
 from service.api import bp, problems, spec
+from service.security_headers import swagger_ui_page
 
 SWAGGER_DIST = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
 #: Swagger UI's files the page loads (the rest of the package is never served).
@@ -52,6 +53,7 @@ def openapi():
 
 
 @bp.get("/docs")
+@swagger_ui_page
 def docs_page():
     return render_template("api/docs.html")
 
