@@ -14,7 +14,7 @@ from flask import has_app_context
 
 from service import create_app
 from service.cli import main as cli_main
-from service.storage import schema
+from service.storage import keys, schema
 from service.storage.db import db
 
 from .databases import (  # noqa: F401  (hooks and fixtures: SQLite or the PostgreSQL pass)
@@ -28,6 +28,10 @@ DEMO_FORMS = ROOT / "forms"
 
 
 def make_app(tmp_path, forms_dir=TEST_FORMS, **config):
+    # the test's own field and lookup keys, made as `doorstep init` makes them, in the instance
+    # folder that tests running `doorstep` commands name too (INSTANCE_PATH)
+    config.setdefault("KEYS_DIR", str(tmp_path / "instance"))
+    keys.create_missing(config)
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test-secret",
