@@ -50,4 +50,4 @@ def spec_and_area(form_id, area_code):
 
 
 # the command groups register themselves on `main` (after it and the helpers exist)
-from service.cli import data, forms, links, people, rounds, serve  # noqa: E402,F401
+from service.cli import data, forms, keys, links, people, rounds, serve  # noqa: E402,F401
