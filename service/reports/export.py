@@ -23,6 +23,7 @@ from peewee import SQL
 from service.reports import aggregate
 from service.records import cells
 from service.storage.db import db, keyset_batches
+from service.storage.sealing import unseal
 from service.formspec.model import FormSpec, Question
 from service.storage.models import Answer, Area, Submission, User
 from service.office import clock
@@ -185,6 +186,7 @@ class Export:
         for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
             for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
                  formula, written_in) in batch:
+                pii = unseal(pii)          # (a plain cursor: the column's field is not asked)
                 version = versions.get(ver)
                 if version is None or public is None or written_in != version.layout:
                     # no cells kept (stored before step 2 by a version never published), cells in
@@ -245,7 +247,7 @@ class Export:
                        .where(Answer.submission.in_([sid for sid, _r, _v in batch])
                               & Answer.question.in_(children)).order_by(Answer.id))
             for sid, question, item, value in db.execute(answers).fetchall():
-                rows[sid].append((question, item, value))
+                rows[sid].append((question, item, unseal(value)))
             for sid, receipt, version in batch:
                 if rows[sid]:
                     shaped = shape(specs.get(version, self.spec), rows[sid])

@@ -22,6 +22,7 @@ from service.records import cells
 from service.reports.export import KeptVersion, Options, formula_like, fragment, neutralise
 from service.reports.export_files import XLSX_MAX_ROWS
 from service.storage.db import db, in_id_order, keyset_batches
+from service.storage.sealing import unseal
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
 
 BATCH = 1000     # households a query
@@ -136,6 +137,7 @@ class HouseholdExport:
         for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for (hid, code, status, version, last, visits, area, public, pii, formula,
                  written_in) in batch:
+                pii = unseal(pii)          # (a plain cursor: the column's field is not asked)
                 if public is None or written_in != kept.layout:
                     # no cells kept or kept in another layout (the form changed since: until
                     # `doorstep init` rewrites them): made from the current answers
@@ -170,7 +172,7 @@ class HouseholdExport:
         local = self._local_cached()
         for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for _id, code, status, version, last, visits, area, current in batch:
-                answers = json.loads(current or "{}")
+                answers = json.loads(unseal(current) or "{}")
                 self.rows_written += 1
                 row = [code, status, version, local(last), visits,
                        *areas.get(area, ("", ""))]
@@ -243,7 +245,7 @@ class HouseholdExport:
 
     def _value(self, q, stored: str) -> str:
         """A JSON value of the history as a cell: codes (or labels) of a list joined by ";"."""
-        value = json.loads(stored)
+        value = json.loads(unseal(stored))
         if value is None:
             return ""
         values = value if isinstance(value, list) else [value]

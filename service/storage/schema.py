@@ -337,3 +337,25 @@ def _attempts(migrator):
     """Table `attempt` (throttle.py): sign-in and look-up limits that hold across workers."""
     from service.storage.models import Attempt
     db.create_tables([Attempt], safe=True)
+
+
+@step(12, "identifiers sealed at rest; households found by keyed hashes")
+def _sealed_identifiers(migrator):
+    """`household.phone_key` (a keyed hash of its first mobile number, indexed with the form) and
+    `household.address` as text (a sealed address is longer than its 500 characters);
+    then every value written before encryption is sealed where it lies and the households'
+    address and ID number keys become keyed hashes (seal_existing.py), a batch at a time."""
+    from peewee import TextField
+
+    from service.storage import seal_existing
+    from service.storage.models import Household
+    if "phone_key" not in {c.name for c in db.get_columns("household")}:
+        migrator.migrate(migrator.add_column("household", "phone_key",
+                                             CharField(max_length=32, null=True)))
+    existing = {i.name for i in db.get_indexes("household")}
+    for index in Household._meta.fields_to_index():
+        if index._name == "household_form_id_phone_key" and index._name not in existing:
+            db.execute(index)
+    migrator.migrate(migrator.alter_column_type("household", "address",
+                                                TextField(default="")))
+    seal_existing.seal_all(_stored_specs())
