@@ -56,11 +56,16 @@ def _dump(value) -> str:
 
 
 def change_value(spec: FormSpec | None, question: str, value) -> str:
-    """A value of the history (`HouseholdChange`) as stored: JSON, sealed for a `pii` question
-    (and for a question the form no longer has: it may have been one)."""
+    """A value of the history (`HouseholdChange`) as stored: JSON, sealed when it may hold an
+    identifier (a `pii` question, a repeat group with one, a question the form no longer has)."""
     q = spec.question(question) if spec is not None else None
     text = _dump(value)
-    return sealing.seal(text) if q is None or q.pii else text
+    return sealing.seal(text) if q is None or holds_pii(q) else text
+
+
+def holds_pii(q) -> bool:
+    """Whether answers to `q` may identify someone: it is `pii`, or a group with such a question."""
+    return q.pii or (q.is_group and any(holds_pii(child) for child in q.questions))
 
 
 def current(household: Household) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from service.records.ledger import holds_pii
 from service.storage import sealing
 from service.storage.db import db, keyset_batches
 from service.storage.models import (
@@ -26,7 +27,8 @@ def seal_all(specs: dict) -> dict[str, int]:
     Returns how many values were sealed per column (for tests and the step's own checks)."""
     pii: dict[str, set] = {}
     for (form_id, _version), spec in specs.items():
-        pii.setdefault(form_id, set()).update(q.name for q in spec.all_questions() if q.pii)
+        pii.setdefault(form_id, set()).update(q.name for q in spec.all_questions()
+                                              if holds_pii(q))
     done: dict[str, int] = {}
     for model, field in ((Submission, Submission.answers), (Submission, Submission.pii_cells),
                          (Correction, Correction.old_value), (Correction, Correction.new_value),
