@@ -141,3 +141,19 @@ def test_keys_from_the_environment_rotate_once_the_new_one_is_put_first(app, pla
     assert "remove it from DOORSTEP_FIELD_KEY" in done.output
     with app.app_context(), db.connection_context():
         assert _key_ids(_raw()) == {keys.KeyRing.parse(new, "test").current}
+
+
+def test_a_sealed_column_nobody_registered_is_re_sealed_before_its_key_goes(app, places, doorstep):
+    _seed(app)
+    with app.app_context(), db.connection_context():
+        db.execute(AuditEvent.insert(action="stray", detail=Value("{}", converter=False),
+                                     username=Value(sealing.seal("张"), converter=False)))
+    done = doorstep("keys", "rotate", "--settle", "0")
+    assert done.exit_code == 0, done.output
+    assert "note: audit_event.username holds sealed values but is not in" in done.output
+    with app.app_context(), db.connection_context():
+        query = AuditEvent.select(AuditEvent.username).where(AuditEvent.action == "stray")
+        [(stray,)] = db.execute(query).fetchall()
+        assert stray.split(":")[1] == keys.read_ring_file(
+            keys.field_file(app.config["KEYS_DIR"])).current
+        assert sealing.unseal(stray) == "张"

@@ -141,6 +141,21 @@ def test_init_writes_the_keys_and_a_database_without_its_key_is_refused(tmp_path
     with db.connection_context():
         assert AuditEvent.get(AuditEvent.action == "field_key_in_use").target == f"key:{kid}"
     # the database restored elsewhere without its key: refused, naming the key it needs
-    with pytest.raises(sealing.SealingError, match=f"sealed under field key {kid}"):
-        create_app({"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x",
-                    "FORMS_DIR": app.config["FORMS_DIR"], "KEYS_DIR": str(tmp_path / "empty")})
+    restored = {"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x",
+                "FORMS_DIR": app.config["FORMS_DIR"], "KEYS_DIR": str(tmp_path / "empty")}
+    with pytest.raises(sealing.SealingError, match=f"sealed under field key {kid}.*no field key"):
+        create_app(restored)
+    # nor with the field key alone: its lookup hashes need the lookup key they were made with
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "field.key").write_text(field_key)
+    with pytest.raises(sealing.SealingError, match="no lookup key"):
+        create_app(restored)
+    (tmp_path / "empty" / "lookup.key").write_text((instance / "lookup.key").read_text())
+    assert create_app(restored).extensions["doorstep.sealing"].ring().current == kid
+
+
+def test_places_register_once_each(monkeypatch):
+    monkeypatch.setattr(sealing, "SEALED_PLACES", [])
+    sealing.register(AuditEvent.detail, AuditEvent.target, AuditEvent.detail)
+    assert [f.name for f in sealing.SEALED_PLACES] == ["detail", "target"]
+    assert sealing.is_registered(AuditEvent.target) and not sealing.is_registered(AuditEvent.ip)

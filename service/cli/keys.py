@@ -76,11 +76,11 @@ def rotate_command(batch_size, stop_after, settle):
                   "the current one after it, restart the service, then run this again")
         keys.rewrite_ring(ring.path, [keys.new_key(), *ring.encoded.values()])
         ring = _ring()
-        sealing.record_key_in_use()
         click.echo(f"new field key {ring.current} written to {ring.path}; the older key stays "
                    "until no value is sealed under it")
     else:
         click.echo(f"carrying on the rotation to field key {ring.current}")
+    sealing.record_key_in_use()    # the database now needs this key (checked at start)
     began, older = time.monotonic(), ring.older
 
     def report(place, rows):
@@ -94,7 +94,11 @@ def rotate_command(batch_size, stop_after, settle):
     # workers re-read the ring at least every KEYS_CHECK_SECONDS; one that sealed under an
     # older key just before is caught by a last pass once they all have the new one
     time.sleep(max(0.0, settle - (time.monotonic() - began)))
-    last, _ = rotation.reseal_all(older, batch_size, None, report)
+    strays = rotation.unregistered(older)
+    for place in strays:
+        click.echo(f"note: {rotation.place_name(place)} holds sealed values but is not in "
+                   "sealing.SEALED_PLACES: re-sealed too", err=True)
+    last, _ = rotation.reseal_all(older, batch_size, None, report, strays)
     left = rotation.remaining(older)
     if left:
         _fail("values still under an older key: " + ", ".join(f"{p}: {n}" for p, n in left.items())

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from peewee import SQL, NodeList, Value, fn
+from peewee import SQL, CharField, NodeList, TextField, Value, fn
 
 from service.storage import sealing
 from service.storage.db import db, is_sqlite, write_transaction
@@ -105,16 +105,37 @@ def reseal_place(place, older: list[str], size: int, progress: Progress,
 
 
 def reseal_all(older: list[str], size: int = 500, stop_after: int | None = None,
-               report: Callable[[str, int], None] | None = None) -> tuple[Progress, bool]:
-    """One pass over every sealed place; (what it did, whether it went through to the end)."""
+               report: Callable[[str, int], None] | None = None,
+               extra: list | None = None) -> tuple[Progress, bool]:
+    """One pass over every sealed place (and `extra` columns); (what it did, whether it went
+    through to the end)."""
     progress = Progress()
-    for place in places():
+    for place in places() + (extra or []):
         if not reseal_place(place, older, size, progress, stop_after, report):
             return progress, False
     return progress, True
 
 
+def unregistered(key_ids: list[str]) -> list:
+    """Text columns outside `SEALED_PLACES` that hold a value under one of `key_ids` anyway (one
+    query per table): checked before a key leaves the ring, so a column nobody registered is
+    re-sealed too rather than left unreadable."""
+    from service.storage.models import MODELS
+    found = []
+    for model in MODELS:
+        columns = [f for f in model._meta.sorted_fields
+                   if isinstance(f, (CharField, TextField)) and not sealing.is_registered(f)]
+        if not columns or not key_ids:
+            continue
+        condition = _under(columns[0], key_ids)
+        for column in columns[1:]:
+            condition = condition | _under(column, key_ids)
+        if model.select(SQL("1")).where(condition).exists():
+            found += [c for c in columns if count_under(c, key_ids)]
+    return found
+
+
 def remaining(key_ids: list[str]) -> dict[str, int]:
     """Rows per place still holding a value under one of `key_ids` (places with none left out)."""
-    counts = {place_name(p): count_under(p, key_ids) for p in places()}
+    counts = {place_name(p): count_under(p, key_ids) for p in places() + unregistered(key_ids)}
     return {name: n for name, n in counts.items() if n}

@@ -17,7 +17,6 @@ its columns with `register`): the places rotation re-seals.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import re
@@ -46,8 +45,13 @@ def register(*fields) -> None:
     """Declare columns (peewee fields) that hold sealed values, so `doorstep keys rotate` re-seals
     them. A column may hold them as its whole value or inside a JSON document or export cells."""
     for field in fields:
-        if field not in SEALED_PLACES:
+        if not is_registered(field):
             SEALED_PLACES.append(field)
+
+
+def is_registered(field) -> bool:
+    # by identity: a peewee field's == builds an SQL expression, so `in` would always be true
+    return any(place is field for place in SEALED_PLACES)
 
 
 class Sealer:
@@ -95,17 +99,21 @@ _last: Sealer | None = None
 
 
 def init_app(app) -> None:
-    """Load the app's keys. Refuses to start when no field key is configured but the database
-    says values were sealed (a restored database without its key must not get a new one)."""
+    """Load the app's keys. Refuses to start when a key is missing but the database says values
+    were sealed (and hashed): a restored database without its keys must not get new ones. The
+    database is asked only then, so a normal start does not depend on it."""
     global _last
     sealer = Sealer(app.config)
-    if sealer._ring is None:
+    if not sealer.configured:
         expected = _key_on_record()
         if expected:
+            where = app.config["KEYS_DIR"]
+            missing = ("no field key (DOORSTEP_FIELD_KEY, or field.key in " if sealer._ring is None
+                       else "no lookup key (DOORSTEP_LOOKUP_KEY, or lookup.key in ") + f"{where})"
             raise SealingError(
-                f"the database holds values sealed under field key {expected}, but no field key "
-                f"is configured: put the key ring back in "
-                f"{keys.field_file(app.config['KEYS_DIR'])} or set DOORSTEP_FIELD_KEY")
+                f"the database holds values sealed under field key {expected} and their lookup "
+                f"hashes, but {missing} is configured: put the keys kept apart from the backups "
+                "back; new keys would leave those values unreadable")
     app.extensions["doorstep.sealing"] = _last = sealer
 
 
@@ -158,7 +166,9 @@ def unseal(text):
 
 def _open(kid: str, payload: str) -> str:
     sealer = _sealer()
-    cipher = sealer.ring().keys.get(kid) or sealer.ring(force=True).keys.get(kid)
+    cipher = sealer.ring().keys.get(kid)
+    if cipher is None:       # sealed by a process that has a newer ring: read the file again
+        cipher = sealer.ring(force=True).keys.get(kid)
     if cipher is None:
         raise SealingError(f"a value is sealed under field key {kid}, which is not in the key "
                            f"ring ({sealer.ring().source}): put that key back in the ring")
@@ -198,7 +208,7 @@ def lookup_hash(kind: str, value: str | None) -> str | None:
     key = _sealer().lookup_key
     if key is None:
         raise SealingError("no lookup key: set DOORSTEP_LOOKUP_KEY or run `doorstep init`")
-    digest = hmac.new(key, f"{kind}\0{normal}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.digest(key, f"{kind}\0{normal}".encode("utf-8"), "sha256")
     return base64.urlsafe_b64encode(digest).decode("ascii")[:32]
 
 
