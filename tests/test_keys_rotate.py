@@ -3,6 +3,10 @@ service runs; stopped half-way it finishes when run again; the old key leaves th
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from peewee import Value
@@ -157,3 +161,41 @@ def test_a_sealed_column_nobody_registered_is_re_sealed_before_its_key_goes(app,
         assert stray.split(":")[1] == keys.read_ring_file(
             keys.field_file(app.config["KEYS_DIR"])).current
         assert sealing.unseal(stray) == "张"
+
+
+KILLABLE = """
+from service.storage import sealing
+from service.storage.models import AuditEvent
+sealing.SEALED_PLACES[:] = [AuditEvent.target]
+from service.cli import main
+main(["keys", "rotate", "--batch-size", "1", "--settle", "0"])
+"""
+
+
+def test_a_rotation_killed_mid_way_loses_nothing_and_finishes_when_run_again(app, tmp_path,
+                                                                            places, doorstep):
+    with app.app_context(), db.connection_context():
+        old = sealing.current_key_id()
+        rows = [{"action": "seeded", "detail": Value("{}", converter=False),
+                 "target": Value(sealing.seal(f"居民{i}"), converter=False)} for i in range(400)]
+        db.execute(AuditEvent.insert_many(rows))
+    env = os.environ | {"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x",
+                        "FORMS_DIR": app.config["FORMS_DIR"], "PYTHONUNBUFFERED": "1",
+                        "INSTANCE_PATH": str(tmp_path / "instance"), "KEYS_CHECK_SECONDS": "0"}
+    with subprocess.Popen([sys.executable, "-c", KILLABLE], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as worker:
+        lines = [worker.stdout.readline() for _ in range(30)]     # the new key, then batches
+        os.kill(worker.pid, signal.SIGKILL)
+    assert "re-sealed" in lines[-1], lines
+    with app.app_context(), db.connection_context():
+        half = _raw()
+        new = keys.read_ring_file(keys.field_file(app.config["KEYS_DIR"])).current
+        assert {old, new} == _key_ids(half) and new != old
+        assert sorted(sealing.unseal(t) for t, _d in half.values()) == \
+            sorted(f"居民{i}" for i in range(400))
+        again = doorstep("keys", "rotate", "--settle", "0")
+        assert again.exit_code == 0, again.output
+        done = _raw()
+        assert _key_ids(done) == {new}
+        assert sorted(sealing.unseal(t) for t, _d in done.values()) == \
+            sorted(f"居民{i}" for i in range(400))
