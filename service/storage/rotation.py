@@ -88,12 +88,14 @@ def reseal_place(place, older: list[str], size: int, progress: Progress,
             if not is_sqlite():
                 query = query.for_update()   # a visit saved meanwhile waits for this batch
             rows = db.execute(query).fetchall()
+            changed = []
             for row_id, text in rows:
                 new, count = reseal_text(text, set(older))
                 if count:
-                    db.execute(model.update({place: Value(new, converter=False)})
-                               .where(key == row_id))
+                    changed.append((new, row_id))
                     progress.values += count
+            if changed:
+                _update(place, changed)
         progress.batches += 1
         if rows:
             progress.rows[name] = progress.rows.get(name, 0) + len(rows)
@@ -102,6 +104,19 @@ def reseal_place(place, older: list[str], size: int, progress: Progress,
                 report(name, progress.rows[name])
         if len(rows) < size:
             return True
+
+
+def _update(place, changed: list[tuple[str, int]]) -> None:
+    """Write a batch's new texts (text, id) in one go: executemany on SQLite, psycopg2's
+    execute_batch on PostgreSQL (its executemany is a round trip per row: 6x slower)."""
+    param, meta = db.obj.param, place.model._meta
+    sql = (f'UPDATE "{meta.table_name}" SET "{place.column_name}" = {param} '
+           f'WHERE "{meta.primary_key.column_name}" = {param}')
+    if is_sqlite():
+        db.cursor().executemany(sql, changed)
+    else:
+        from psycopg2.extras import execute_batch
+        execute_batch(db.cursor(), sql, changed, page_size=len(changed))
 
 
 def reseal_all(older: list[str], size: int = 500, stop_after: int | None = None,
