@@ -63,7 +63,16 @@ def init_command():
 
 
 def _field_keys():
-    """Write the field and lookup key files that nothing provides yet, and say where they are."""
+    """Write the field and lookup key files that nothing provides yet, and say where they are;
+    never for a database that already holds values sealed under a key (the app refused to start
+    if it could ask the database; this asks again in case it could not)."""
+    if not current_app.extensions["doorstep.sealing"].configured:
+        from service.storage.db import db
+        db.connect(reuse_if_open=True)
+        expected = sealing.key_on_record()
+        if expected:
+            _fail(f"the database holds values sealed under field key {expected}: put its keys "
+                  "back instead of making new ones")
     made = keys.create_missing(current_app.config)
     sealing.reload_keys(current_app)
     for path in made:

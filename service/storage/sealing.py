@@ -105,7 +105,7 @@ def init_app(app) -> None:
     global _last
     sealer = Sealer(app.config)
     if not sealer.configured:
-        expected = _key_on_record()
+        expected = key_on_record()
         if expected:
             where = app.config["KEYS_DIR"]
             missing = ("no field key (DOORSTEP_FIELD_KEY, or field.key in " if sealer._ring is None
@@ -216,11 +216,16 @@ def lookup_hash(kind: str, value: str | None) -> str | None:
 KEY_IN_USE = "field_key_in_use"
 
 
-def _key_on_record() -> str | None:
+def key_on_record() -> str | None:
     """The newest field key id the database recorded as in use (init and rotation record it)."""
+    from peewee import InterfaceError, OperationalError
+
     from service.storage.db import db
     from service.storage.models import AuditEvent
-    opened = db.connect(reuse_if_open=True)
+    try:
+        opened = db.connect(reuse_if_open=True)
+    except (OperationalError, InterfaceError):
+        return None    # a database that cannot be asked: /healthz says so; `init` asks again
     try:
         if not AuditEvent.table_exists():
             return None
