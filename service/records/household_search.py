@@ -19,6 +19,7 @@ from service.records import ledger
 from service.storage import sealing
 from service.storage.db import keyset_batches
 from service.storage.models import Household
+from service.storage.sealed_fields import opener
 
 #: The most households whose addresses a search opens to find part of an address.
 SCAN_LIMIT = 20_000
@@ -46,7 +47,6 @@ def condition(scope, text: str) -> Expression:
 
 def address_contains(scope, part: str) -> list[int]:
     """Ids of the households of `scope` whose normalised address contains `part`."""
-    query = scope.select(Household.id, Household.address)
+    query, unseal = scope.select(Household.id, Household.address), opener()
     return [hid for batch in keyset_batches(query, Household.id, BATCH, raw=True)
-            for hid, address in batch
-            if part in ledger.normalise_address(sealing.unseal(address))]
+            for hid, address in batch if part in ledger.normalise_address(unseal(address))]

@@ -13,14 +13,18 @@ column's field and read back plain by it, so the code that reads these columns t
   so counting, grouping and filtering on them in SQL goes on as before.
 
 Both read a value that is not sealed as it is (rows stored before schema step 12 sealed them).
-Raw writes (db.insert_rows with `names`, db.copy_rows) ask each field's `write` as well; raw
-reads (export batches through a plain cursor) call `sealing.unseal` themselves.
+Raw writes (db.insert_rows with `names`, db.copy_rows) seal these fields' values too; raw reads
+(export batches through a plain cursor) open them with `opener()`.
 
 Never hand a `SealedText` field a value already sealed (it would be sealed twice): rotation and
-schema step 12 write sealed text with plain SQL (`write_raw`).
+schema step 12 write sealed text with plain SQL.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+
+from cryptography.exceptions import InvalidTag
 from peewee import TextField
 
 from service.storage import sealing
@@ -47,7 +51,8 @@ class SealedText(OpenedText):
 def sealers(model, names) -> list:
     """(position, field) of the sealed fields among `names` (raw writes seal these values)."""
     fields = model._meta.fields
-    return [(i, fields[name]) for i, name in enumerate(names) if getattr(fields[name], "sealed", False)]
+    return [(i, fields[name]) for i, name in enumerate(names)
+            if getattr(fields[name], "sealed", False)]
 
 
 def sealed_tuple(row: tuple, found: list) -> tuple:
@@ -58,3 +63,26 @@ def sealed_tuple(row: tuple, found: list) -> tuple:
     for i, field in found:
         values[i] = field.db_value(values[i])
     return tuple(values)
+
+
+def opener():
+    """A function that opens sealed values, for reading many rows (an export, a search): the key
+    ring is looked up once, not per value (that look-up cost as much as the decryption). Plain
+    values come back unchanged; anything unusual (a key this ring lacks, a damaged value) goes
+    through `sealing.unseal`, which reads the ring again or raises its clear error."""
+    keys, prefix, nonce = sealing._sealer().ring().keys, sealing.PREFIX, sealing.NONCE_BYTES
+    start = len(prefix)
+
+    def open_(text):
+        if text.__class__ is not str or not text.startswith(prefix):
+            return text
+        kid, _colon, payload = text[start:].partition(":")
+        cipher = keys.get(kid)
+        if cipher is None:
+            return sealing.unseal(text)
+        try:
+            body = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            return cipher.decrypt(body[:nonce], body[nonce:], kid.encode("ascii")).decode("utf-8")
+        except (InvalidTag, ValueError, binascii.Error):
+            return sealing.unseal(text)
+    return open_
