@@ -7,6 +7,10 @@
   value` that both databases run alike and indexes serve, with no JSON functions.
 - `FormVersion` keeps each published definition: old submissions stay readable; it and `Form` (a
   form's state) live in form_models.py and are importable from here.
+- Identifiers are sealed at rest (sealed_fields.py): `SealedText` columns seal whatever is
+  written, `OpenedText` ones hold sealed `pii` rows beside plain ones; both read back plain.
+  Households are found by keyed hashes (`address_key`, `id_key`, `phone_key`), never by the
+  plain values. A new column that may hold an identifier is one of these two types.
 """
 from __future__ import annotations
 
