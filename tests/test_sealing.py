@@ -131,7 +131,7 @@ def test_a_changed_key_file_reaches_a_running_process(tmp_path):
 def test_init_writes_the_keys_and_a_database_without_its_key_is_refused(tmp_path, cli, app):
     instance = tmp_path / "fresh"
     env = {"DATABASE_URL": app.config["DATABASE_URL"], "FORMS_DIR": app.config["FORMS_DIR"],
-           "SECRET_KEY": "x", "INSTANCE_PATH": str(instance)}
+           "SECRET_KEY": "x", "INSTANCE_PATH": str(instance), "KEYS_DIR": str(instance)}
     result = cli("init", env=env)
     assert result.exit_code == 0, result.output
     assert "key written: " + str(instance / "field.key") in result.output
