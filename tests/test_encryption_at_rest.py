@@ -100,6 +100,10 @@ def import_csv(client, rows) -> int:
 
 @pytest.fixture
 def entered(office):
+    return enter(office)
+
+
+def enter(office) -> dict:
     """Households of `homes` through every write path: the public form, a surveyor's first visit
     and revisit (a new phone), the office's import, and a correction of a name."""
     public = office.client()
@@ -214,3 +218,32 @@ def test_a_registration_at_a_known_address_or_id_number_is_flagged_by_their_hash
         assert newest.duplicate_of.code == entered["visited"]
         assert newest.id_key == sealing.lookup_hash("id_number", VISIT["head_id"])
         assert newest.phone_key == sealing.lookup_hash("phone", VISIT["head_phone"])
+
+
+def test_an_upgrade_seals_what_was_stored_before_encryption(office, monkeypatch):
+    """Schema step 12 on a database written before encryption (here: by this code with sealing
+    switched off): every identifier sealed where it lies, the look-ups rewritten as keyed hashes,
+    and the office reads everything as before."""
+    from service.storage import schema
+
+    with monkeypatch.context() as before_encryption:
+        before_encryption.setattr(sealing, "seal", lambda text: text)
+        before_encryption.setattr(sealing, "lookup_hash", lambda kind, value: (
+            sealing.NORMALISE[kind](value) or None) if value is not None else None)
+        entered = enter(office)
+    assert leaks(database_bytes(office.app))          # plain, as before encryption
+    with office.app.app_context(), db.connection_context():
+        schema.SchemaVersion.update(version=11).where(schema.SchemaVersion.version == 12).execute()
+        assert schema.upgrade() == [12]
+        if not POSTGRES:
+            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        visited = Household.get(Household.code == entered["visited"])
+        assert visited.address_key == ledger.address_key(VISIT["address"])
+        assert visited.phone_key == sealing.lookup_hash("phone", NEW_PHONE)
+        assert json.loads(visited.current)["head_phone"] == NEW_PHONE
+    assert leaks(database_bytes(office.app)) == []
+    admin = office.client("admin")
+    revealed = admin.post(f"/admin/responses/{entered['first']}",
+                          data={"csrf_token": csrf_token(admin)}).text
+    assert CORRECTED_NAME in revealed and PUBLIC["head_id"] in revealed
+    assert len(office.client("sv1").get("/visit?q=香樟街").text.split('data-code="')) == 3

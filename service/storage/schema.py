@@ -358,4 +358,10 @@ def _sealed_identifiers(migrator):
             db.execute(index)
     migrator.migrate(migrator.alter_column_type("household", "address",
                                                 TextField(default="")))
-    seal_existing.seal_all(_stored_specs())
+    if is_sqlite():     # the plain values' bytes are overwritten, not left in free space
+        db.execute_sql("PRAGMA secure_delete = ON")
+    try:
+        seal_existing.seal_all(_stored_specs())
+    finally:
+        if is_sqlite():
+            db.execute_sql("PRAGMA secure_delete = OFF")
