@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from peewee import Value
@@ -163,27 +164,39 @@ def test_a_sealed_column_nobody_registered_is_re_sealed_before_its_key_goes(app,
         assert sealing.unseal(stray) == "张"
 
 
-KILLABLE = """
+ROTATION = """
+import sys
 from service.storage import sealing
 from service.storage.models import AuditEvent
 sealing.SEALED_PLACES[:] = [AuditEvent.target]
 from service.cli import main
-main(["keys", "rotate", "--batch-size", "1", "--settle", "0"])
+main(["keys", "rotate", "--batch-size", "1", "--settle", sys.argv[1]])
 """
+
+
+def _rotation(app, tmp_path, settle: str) -> subprocess.Popen:
+    """`doorstep keys rotate` in a process of its own, one row a batch, over audit_event.target."""
+    env = os.environ | {"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x",
+                        "FORMS_DIR": app.config["FORMS_DIR"], "PYTHONUNBUFFERED": "1",
+                        "INSTANCE_PATH": str(tmp_path / "instance"), "KEYS_CHECK_SECONDS": "0"}
+    return subprocess.Popen([sys.executable, "-c", ROTATION, settle], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _residents(app, names) -> None:
+    with app.app_context(), db.connection_context():
+        rows = [{"action": "seeded", "detail": Value("{}", converter=False),
+                 "target": Value(sealing.seal(name), converter=False)} for name in names]
+        db.execute(AuditEvent.insert_many(rows))
 
 
 def test_a_rotation_killed_mid_way_loses_nothing_and_finishes_when_run_again(app, tmp_path,
                                                                             places, doorstep):
-    with app.app_context(), db.connection_context():
+    names = [f"居民{i}" for i in range(400)]
+    _residents(app, names)
+    with app.app_context():
         old = sealing.current_key_id()
-        rows = [{"action": "seeded", "detail": Value("{}", converter=False),
-                 "target": Value(sealing.seal(f"居民{i}"), converter=False)} for i in range(400)]
-        db.execute(AuditEvent.insert_many(rows))
-    env = os.environ | {"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x",
-                        "FORMS_DIR": app.config["FORMS_DIR"], "PYTHONUNBUFFERED": "1",
-                        "INSTANCE_PATH": str(tmp_path / "instance"), "KEYS_CHECK_SECONDS": "0"}
-    with subprocess.Popen([sys.executable, "-c", KILLABLE], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as worker:
+    with _rotation(app, tmp_path, "0") as worker:
         lines = [worker.stdout.readline() for _ in range(30)]     # the new key, then batches
         os.kill(worker.pid, signal.SIGKILL)
     assert "re-sealed" in lines[-1], lines
@@ -191,11 +204,34 @@ def test_a_rotation_killed_mid_way_loses_nothing_and_finishes_when_run_again(app
         half = _raw()
         new = keys.read_ring_file(keys.field_file(app.config["KEYS_DIR"])).current
         assert {old, new} == _key_ids(half) and new != old
-        assert sorted(sealing.unseal(t) for t, _d in half.values()) == \
-            sorted(f"居民{i}" for i in range(400))
+        assert sorted(sealing.unseal(t) for t, _d in half.values()) == sorted(names)
         again = doorstep("keys", "rotate", "--settle", "0")
         assert again.exit_code == 0, again.output
         done = _raw()
         assert _key_ids(done) == {new}
-        assert sorted(sealing.unseal(t) for t, _d in done.values()) == \
-            sorted(f"居民{i}" for i in range(400))
+        assert sorted(sealing.unseal(t) for t, _d in done.values()) == sorted(names)
+
+
+def test_values_written_while_the_rotation_runs_end_under_the_new_key(app, tmp_path, places):
+    """The service keeps sealing while a rotation runs, for a while under the old key (it looks at
+    the key file every 3 s); every value is under the new key at the end, and opens."""
+    first = [f"居民{i}" for i in range(200)]
+    _residents(app, first)
+    with app.app_context():
+        old = sealing.current_key_id()
+    app.extensions["doorstep.sealing"].check_seconds = 3
+    written, under_old = [], 0
+    with _rotation(app, tmp_path, "4") as worker:
+        while worker.poll() is None:
+            written.append(f"新住户{len(written)}")
+            _residents(app, written[-1:])
+            with app.app_context():
+                under_old += sealing.current_key_id() == old
+            time.sleep(0.01)      # a busy office, not a flood
+        output = worker.stdout.read()
+    assert worker.returncode == 0, output
+    with app.app_context(), db.connection_context():
+        new = keys.read_ring_file(keys.field_file(app.config["KEYS_DIR"])).current
+        done = _raw()
+        assert _key_ids(done) == {new} and under_old > 10 and len(written) > under_old
+        assert sorted(sealing.unseal(t) for t, _d in done.values()) == sorted(first + written)
