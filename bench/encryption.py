@@ -270,7 +270,9 @@ def main() -> None:
         print(f"{kind}: {args.rounds} rounds of {args.posts} registrations each way", flush=True)
         results.append(run_database(kind, args.posts, args.rounds, args.export_rows,
                                     args.exports))
-    print(report(results))
+        print(report(results[-1:]), flush=True)      # each database's figures as they come
+    if len(results) > 1:
+        print(report(results))
 
 
 if __name__ == "__main__":
