@@ -8,7 +8,7 @@ from flask_wtf import CSRFProtect
 
 from service import config, i18n, limits, security_headers
 from service.office import clock
-from service.storage import db
+from service.storage import db, sealing
 from service.formspec.catalog import Catalog
 
 csrf = CSRFProtect()
@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
+    sealing.init_app(app)    # refuses to start when sealed values are on record but no key is
     i18n.init_app(app)
     csrf.init_app(app)
     limits.init_app(app)

@@ -24,6 +24,13 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # printed on household flyers: who to ask (e.g. "XX社区居委会 0991-1234567")
         "OFFICE_CONTACT": env.get("OFFICE_CONTACT", ""),
         "REDIS_URL": env.get("REDIS_URL", ""),
+        # the keys that seal identifiers (service/storage/keys.py): from these variables, else
+        # from field.key and lookup.key in KEYS_DIR (the instance folder), made by `doorstep init`
+        "FIELD_KEY": env.get("DOORSTEP_FIELD_KEY", ""),
+        "LOOKUP_KEY": env.get("DOORSTEP_LOOKUP_KEY", ""),
+        "KEYS_DIR": env.get("KEYS_DIR") or instance_path,
+        # how often (seconds) a process looks whether the field key file changed (a rotation)
+        "KEYS_CHECK_SECONDS": float(env.get("KEYS_CHECK_SECONDS", 1)),
         # how many reverse proxies stand in front (0: clients connect to gunicorn directly)
         "PROXY_HOPS": int(env.get("PROXY_HOPS", 0)),
         # an office sign-in lasts at most this long, whatever the browser does with its cookie

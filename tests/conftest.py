@@ -14,7 +14,7 @@ from flask import has_app_context
 
 from service import create_app
 from service.cli import main as cli_main
-from service.storage import schema
+from service.storage import keys, schema
 from service.storage.db import db
 
 from .databases import (  # noqa: F401  (hooks and fixtures: SQLite or the PostgreSQL pass)
@@ -27,7 +27,15 @@ TEST_FORMS = Path(__file__).resolve().parent / "forms"
 DEMO_FORMS = ROOT / "forms"
 
 
+#: the keys folder of each test app's database: `doorstep` run on that database uses its keys
+KEYS_OF_DATABASE: dict[str, str] = {}
+
+
 def make_app(tmp_path, forms_dir=TEST_FORMS, **config):
+    # the test's own field and lookup keys, made as `doorstep init` makes them, in the instance
+    # folder that tests running `doorstep` commands name too (INSTANCE_PATH)
+    config.setdefault("KEYS_DIR", str(tmp_path / "instance"))
+    keys.create_missing(config)
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -35,6 +43,7 @@ def make_app(tmp_path, forms_dir=TEST_FORMS, **config):
         "FORMS_DIR": str(forms_dir),
         **config,
     })
+    KEYS_OF_DATABASE[app.config["DATABASE_URL"]] = app.config["KEYS_DIR"]
     with app.app_context():
         db.connect(reuse_if_open=True)
         schema.upgrade()
@@ -68,6 +77,9 @@ def cli():
     from click.testing import CliRunner
 
     def invoke(*args, env=None):
+        if env and env.get("DATABASE_URL") in KEYS_OF_DATABASE and "KEYS_DIR" not in env:
+            # the keys a test app's database was sealed with, as an office keeps them together
+            env = {**env, "KEYS_DIR": KEYS_OF_DATABASE[env["DATABASE_URL"]]}
         return CliRunner().invoke(cli_main, list(args), env=env, catch_exceptions=False)
     return invoke
 
@@ -247,10 +259,12 @@ def command_on(app, cli, tmp_path, group: str):
 
 
 def use_database_of(app) -> None:
-    """Point the process's one database handle at `app`'s database: each app made re-points it, so
-    a test reusing an app made earlier (`office_once`) calls this first."""
+    """Point the process's one database handle (and its keys) at `app`'s: each app made re-points
+    them, so a test reusing an app made earlier (`office_once`) calls this first."""
+    from service.storage import sealing
     from service.storage.db import open_database
     db.initialize(open_database(app.config["DATABASE_URL"]))
+    sealing.reload_keys(app)     # and its keys, for what is read outside its app context
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,6 @@ def test_an_import_keeps_backslashes_tabs_and_line_breaks_as_typed(office, doors
         [["SQ1", "幸福路 9号", name, "2", "job", "", ""]])), "--form", "ledger")
     assert code == 0, err
     with office.app.app_context(), db.connection_context():
-        h = Household.get(Household.address == "幸福路 9号")
+        h = Household.get(Household.address_key == ledger.address_key("幸福路 9号"))
         assert ledger.current(h)["head_name"] == name
         assert cells.parse(h.pii_cells)[1] == name

@@ -21,6 +21,8 @@ from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, build_opene
 import psycopg2
 import pytest
 
+from service.storage import keys
+
 from . import live
 from .ci import in_ci
 from .conftest import TEST_FORMS, database_url_for, hidden, receipt
@@ -79,7 +81,9 @@ def instances(tmp_path_factory):
         pytest.fail(f"Redis at {REDIS_URL} does not answer: {redis_missing}")
     prefix = None if redis_missing else f"doorstep-test-{secrets.token_hex(4)}"
     env = {**os.environ, "DATABASE_URL": database_url_for(home), "FORMS_DIR": str(TEST_FORMS),
-           "SECRET_KEY": secrets.token_hex(32), "WEB_CONCURRENCY": "2"}
+           "SECRET_KEY": secrets.token_hex(32), "WEB_CONCURRENCY": "2",
+           # instances sharing a database share its keys, as they share the secret key
+           "DOORSTEP_FIELD_KEY": keys.new_key(), "DOORSTEP_LOOKUP_KEY": keys.new_key()}
     if prefix:
         env |= {"REDIS_URL": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
     init = live.doorstep_init({**env, "INSTANCE_PATH": str(home / "init")})

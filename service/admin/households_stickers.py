@@ -32,8 +32,8 @@ def households_stickers():
     if spec is None or not spec.ledger:
         abort(404)
     # the area's households, within what this user may see (households_for keeps the one rule)
-    chosen = door_sheets.households(spec.id, area, order).where(
-        Household.id.in_(policy.households_for(me, spec.id).select(Household.id)))
+    chosen = door_sheets.in_order(door_sheets.households(spec.id, area, order).where(
+        Household.id.in_(policy.households_for(me, spec.id).select(Household.id))), order)
     base, warning = public_base()
     sheet = door_sheets.build(spec, chosen, base, lang=sheet_lang)
     pdf = request.args.get("format") == "pdf"

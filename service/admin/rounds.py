@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
-from peewee import Tuple
 
 from service.admin import bp
 from service.admin.forms import ConfirmForm
@@ -106,15 +105,16 @@ def _not_yet(r: SurveyRound, area: Area, surveyor: User | None):
     return query
 
 
-def _after(query, household_id: int | None):
-    """The list from after one household of it (the next page of a keyset)."""
-    if household_id is None:
-        return query
-    last = query.where(RoundHousehold.household == household_id).first()
-    if last is None:
-        return query
-    return query.where(Tuple(Area.code, Household.address, Household.id) >
-                       Tuple(last.area.code, last.household.address, household_id))
+def _page(query, household_id: int | None, size: int) -> list:
+    """Up to `size` rows of the list by area, then address, from after one household of it.
+    Addresses are sealed in the database (ORDER BY would sort their ciphertext): the order is
+    made here from the list's (household, area, address), and only the page's rows are read."""
+    walk = sorted(query.select(Area.code, Household.address, RoundHousehold.household).tuples())
+    ids = [hid for _code, _address, hid in walk]
+    start = ids.index(household_id) + 1 if household_id in ids else 0
+    wanted = ids[start:start + size]
+    rows = {m.household_id: m for m in query.where(RoundHousehold.household.in_(wanted))}
+    return [rows[hid] for hid in wanted]
 
 
 @bp.route("/rounds/<int:round_id>/not-yet", methods=["GET", "POST"])
@@ -149,8 +149,7 @@ def round_not_yet(round_id):
     listed = _not_yet(r, area, surveyor)
     total = listed.count()
     after = request.args.get("after", type=int)
-    rows = list(_after(listed, after).order_by(Area.code, Household.address, Household.id)
-                .limit(LIST_SIZE + 1))
+    rows = _page(listed, after, LIST_SIZE + 1)
     more = rows[LIST_SIZE].household_id if len(rows) > LIST_SIZE else None
     rows = rows[:LIST_SIZE]
     names = dict(User.select(User.id, User.username).where(User.id.in_(

@@ -52,4 +52,4 @@ def spec_and_area(form_id, area_code):
 
 # the command groups register themselves on `main` (after it and the helpers exist)
 from service.cli import backup, data, forms, links, people, purge, rounds, serve  # noqa: E402,F401
-from service.cli import holidays, tokens  # noqa: E402,F401
+from service.cli import holidays, keys, tokens  # noqa: E402,F401

@@ -177,7 +177,7 @@ def households_stickers(form_id, area_code, out, lang, order):
     area = Area.get_or_none(Area.code == area_code)
     if area is None:
         _fail(f"no area with code '{area_code}'")
-    chosen = list(door_sheets.households(spec.id, area, order))
+    chosen = door_sheets.in_order(door_sheets.households(spec.id, area, order), order)
     if not chosen:
         _fail(f"no active households of '{form_id}' in {area_code}")
     pdf = not out.lower().endswith((".html", ".htm"))

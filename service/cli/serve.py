@@ -16,7 +16,7 @@ from service.cli import _fail, main
 from service.config import ROOT
 from service.office import areas, audit, auth
 from service.records import cells, household_index
-from service.storage import schema
+from service.storage import keys, schema, sealing
 from service.storage.models import User
 
 
@@ -25,6 +25,7 @@ from service.storage.models import User
 def init_command():
     """Create or upgrade the database and publish the forms in FORMS_DIR."""
     from service.storage.db import db
+    _field_keys()     # before the upgrade: its steps may seal values written before encryption
     db.connect(reuse_if_open=True)
     try:
         reached = schema.upgrade()
@@ -32,6 +33,7 @@ def init_command():
         _fail(str(exc))
     if reached:
         click.echo(f"database schema: version {reached[-1]}")
+    sealing.record_key_in_use()
     catalog = current_app.extensions["doorstep.catalog"]
     problems = catalog.publish_all()
     for line in problems:
@@ -63,6 +65,23 @@ def init_command():
         click.echo(f"  one-time password: {password}")
         click.echo("(shown only this once; you will be asked to choose a new password)")
         click.echo("")
+
+
+def _field_keys():
+    """Write the field and lookup key files that nothing provides yet, and say where they are;
+    never for a database that already holds values sealed under a key (the app refused to start
+    if it could ask the database; this asks again in case it could not)."""
+    if not current_app.extensions["doorstep.sealing"].configured:
+        from service.storage.db import db
+        db.connect(reuse_if_open=True)
+        expected = sealing.key_on_record()
+        if expected:
+            _fail(f"the database holds values sealed under field key {expected}: put its keys "
+                  "back instead of making new ones")
+    made = keys.create_missing(current_app.config)
+    sealing.reload_keys(current_app)
+    for path in made:
+        click.echo(f"key written: {path} (keep a copy apart from the database's backups)")
 
 
 @main.command("serve", with_appcontext=False)

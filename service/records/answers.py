@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from service.formspec import FormSpec, Question
 from service.formspec.conditions import is_shown
+from service.storage import sealing
 from service.storage.models import Answer, Submission
 
 
 def rows_for(form_id: str, q: Question, value, item: int | None) -> list[dict]:
-    """The `Answer` rows of one answered question (one per value of a select_multiple)."""
+    """The `Answer` rows of one answered question (one per value of a select_multiple). A `pii`
+    question's values are sealed (and no number kept beside them): `Answer.value` reads them
+    back plain (sealed_fields.OpenedText)."""
     kind = q.qtype
+    if q.pii:
+        return [{"form_id": form_id, "question": q.name, "item": item,
+                 "value": sealing.seal(str(v)), "number": None} for v in kind.row_values(value)]
     return [{"form_id": form_id, "question": q.name, "item": item, "value": str(v),
              "number": float(v) if kind.numeric else None} for v in kind.row_values(value)]
 

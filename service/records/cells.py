@@ -6,7 +6,8 @@ needs ~6 µs. So every write keeps the row's answer part ready on the submission
 
 - `Submission.cells`: the cells of the questions that are not `pii`;
 - `Submission.pii_cells`: those of the `pii` questions, kept apart, so the default download (no
-  identifiers) copies `cells` as it is, and identifiers can later be encrypted as one value;
+  identifiers) copies `cells` as it is, and the identifiers are sealed as one value (a column
+  of sealed_fields.SealedText: one decryption a row for an export with them);
 - `Submission.cells_formula`: whether `cells` holds text a spreadsheet would run as a formula.
 
 `submissions.store` writes them, `submissions.correct` rewrites them, schema step 2 filled them in

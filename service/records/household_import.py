@@ -31,7 +31,7 @@ from service.formspec import FormSpec, wtf
 from service.formspec.loader import LEDGER_ADDRESS
 from service.office import policy
 from service.records import cells, household_index, rounds
-from service.records.ledger import id_key, normalise_address
+from service.records.ledger import address_key, change_value, lookup_keys
 from service.records.vocabulary import read_aloud_code
 from service.storage.db import copy_rows, db, is_sqlite, write_transaction
 from service.storage.models import (
@@ -42,8 +42,6 @@ AREA_COLUMN = "area_code"
 #: Between the values of a select_multiple cell: ";" (also full-width) or the enumeration comma.
 SEPARATORS = re.compile(r"[;；、]")
 BATCH = 2000
-#: Each text kept in a stored household field is at most this long (Household.address).
-KEY_LENGTH = 500
 
 
 class ImportProblems(Exception):
@@ -65,7 +63,7 @@ class Outcome:
 class _Row:
     line: int
     area_id: int
-    key: str                    # the normalised address
+    key: str                    # the keyed hash of its normalised address (ledger.address_key)
     answers: dict
 
 
@@ -238,7 +236,7 @@ def _validated(spec: FormSpec, table: list[list[str]], holder) -> list[_Row]:
             areas[code] = area if area and policy.can(holder, "households.import", area) else None
         if areas[code] is None:
             found.append((AREA_COLUMN, _("no area %(code)s among yours", code=code or '""')))
-        key = normalise_address(answers.get(LEDGER_ADDRESS) or "")[:KEY_LENGTH]
+        key = address_key(answers.get(LEDGER_ADDRESS))
         if not key and all(column != LEDGER_ADDRESS for column, _m in found):
             found.append((LEDGER_ADDRESS, _("Please answer this question.")))
         if key and areas[code] is not None:
@@ -263,10 +261,7 @@ def _dump(value) -> str:
 
 def _kept(spec: FormSpec, now: dict) -> dict:
     """The household fields that follow its current answers (as ledger._save sets them)."""
-    address = now.get(LEDGER_ADDRESS) or ""
-    return {"current": _dump(now), "address": address[:KEY_LENGTH],
-            "address_key": normalise_address(address)[:KEY_LENGTH],
-            "id_key": id_key(now), **cells.columns(spec, now)}
+    return {"current": _dump(now), "address": "", **lookup_keys(now), **cells.columns(spec, now)}
 
 
 def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
@@ -302,14 +297,14 @@ def _store(spec: FormSpec, rows: list[_Row], user, outcome: Outcome) -> None:
         Household.update(version=version, **_kept(spec, now)).where(
             Household.id == household.id).execute()
         household_index.replace_answers(spec, household.id, now, [c[0] for c in changed])
-        changes += [_change(household.id, name, old, value, version, user_id, now_at)
+        changes += [_change(spec, household.id, name, old, value, version, user_id, now_at)
                     for name, old, value in changed]
         outcome.updated += 1
     ids = _register(spec, new, now_at)
     rounds.join([(ids[row.line], row.area_id) for row in new], spec.id)
     indexed = []
     for row in new:
-        changes += [_change(ids[row.line], name, None, value, 1, user_id, now_at)
+        changes += [_change(spec, ids[row.line], name, None, value, 1, user_id, now_at)
                     for name, value in row.answers.items()]
         indexed += household_index.answer_rows(spec, ids[row.line], row.answers)
     copy_rows(HouseholdAnswer, indexed, household_index.ANSWER_FIELDS)
@@ -321,10 +316,11 @@ CHANGE_FIELDS = ("household", "question", "old_value", "new_value", "version", "
                  "submission", "user", "at")
 
 
-def _change(household_id, question, old, new, version, user_id, at) -> tuple:
-    """A HouseholdChange row as the values of CHANGE_FIELDS (ready for the driver)."""
-    return (household_id, question, "null" if old is None else _dump(old), _dump(new), version,
-            "import", None, user_id, at)
+def _change(spec, household_id, question, old, new, version, user_id, at) -> tuple:
+    """A HouseholdChange row as the values of CHANGE_FIELDS (ready for the driver; a `pii`
+    question's values sealed)."""
+    return (household_id, question, change_value(spec, question, old),
+            change_value(spec, question, new), version, "import", None, user_id, at)
 
 
 def _register(spec: FormSpec, rows: list[_Row], at) -> dict[int, int]:

@@ -26,6 +26,7 @@ from service.formspec import FormSpec
 from service.formspec.loader import LEDGER_ADDRESS
 from service.records import cells, household_index, rounds
 from service.records.vocabulary import OUTCOMES, read_aloud_code
+from service.storage import sealing
 from service.storage.db import db, insert_row, insert_rows, is_sqlite
 from service.storage.models import (
     Household, HouseholdChange, HouseholdConflict, Submission, VisitOutcome, utcnow,
@@ -52,6 +53,19 @@ def normalise_address(text: str) -> str:
 
 def _dump(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def change_value(spec: FormSpec | None, question: str, value) -> str:
+    """A value of the history (`HouseholdChange`) as stored: JSON, sealed when it may hold an
+    identifier (a `pii` question, a repeat group with one, a question the form no longer has)."""
+    q = spec.question(question) if spec is not None else None
+    text = _dump(value)
+    return sealing.seal(text) if q is None or holds_pii(q) else text
+
+
+def holds_pii(q) -> bool:
+    """Whether answers to `q` may identify someone: it is `pii`, or a group with such a question."""
+    return q.pii or (q.is_group and any(holds_pii(child) for child in q.questions))
 
 
 def current(household: Household) -> dict:
@@ -201,27 +215,24 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
     it may duplicate. Plain SQL: a registration runs this once, and peewee's query building cost
     more than the queries (~0.8 ms each here)."""
     fresh = household.version == 0          # registered by this visit: nothing kept for it yet
+    spec = household_index.spec_for(household.form_id)
     if changes:
         household.version += 1
         at, visit = utcnow(), submission.id if submission is not None else None
         by = user.id if user is not None else None
         # a registration writes a row per answer: plain rows, without peewee's query building
         insert_rows(HouseholdChange, [
-            (household.id, name, _dump(old), _dump(new), household.version, source, visit, by, at)
+            (household.id, name, change_value(spec, name, old), change_value(spec, name, new),
+             household.version, source, visit, by, at)
             for name, old, new in changes], names=_CHANGE_COLUMNS)
     household.current = _dump(now)
-    address = now.get(LEDGER_ADDRESS)
-    if isinstance(address, str):
-        household.address, household.address_key = address[:500], normalise_address(address)[:500]
-    household.id_key = id_key(now)
+    household.__data__.update(lookup_keys(now))
     if visited:
         household.visits += 1
         household.last_visit_at = submission.received_at if submission is not None else utcnow()
     if flag is not None:
         household.duplicate_of = _duplicate_of(flag, household)
-    names = ("current", "version", "address", "address_key", "id_key", "visits",
-             "last_visit_at", "duplicate_of")
-    spec = household_index.spec_for(household.form_id)
+    names = ("current", "version", *LOOKUP_FIELDS, "visits", "last_visit_at", "duplicate_of")
     if spec is not None:     # the current-state export's cells and the list's answer index
         if fresh and submission is not None and submission.answers == household.current and \
                 submission.cells_layout == cells.layout_digest(spec):
@@ -241,10 +252,35 @@ def _save(household: Household, now: dict, changes: list, source: str, *, submis
         [f.db_value(household.__data__.get(f.name)) for f in fields] + [household.id])
 
 
-def id_key(answers: dict) -> str | None:
-    """The first ID number among the top-level answers (for spotting the same household twice)."""
-    return next((value for value in answers.values()
-                 if isinstance(value, str) and re.fullmatch(r"\d{17}[\dX]", value)), None)
+#: the household's columns that follow its current answers for look-ups (`lookup_keys`)
+LOOKUP_FIELDS = ("address", "address_key", "id_key", "phone_key")
+
+
+def lookup_keys(answers: dict) -> dict:
+    """The household's address (sealed by its column) and the keyed hashes that find it without
+    the plain values (sealing.lookup_hash): its normalised address (duplicates, the import's
+    matching, a search), its first ID number (duplicates, a search) and its first mobile number
+    (a search), among the top-level answers."""
+    keys = {"id_key": _first_key("id_number", ID_NUMBER, answers),
+            "phone_key": _first_key("phone", MOBILE, answers)}
+    address = answers.get(LEDGER_ADDRESS)
+    if isinstance(address, str):      # (none answered: the household keeps the one it had)
+        keys.update(address=address[:500], address_key=address_key(address))
+    return keys
+
+
+def address_key(address: str | None) -> str:
+    """The keyed hash of an address as compared for duplicates ("" for none)."""
+    return sealing.lookup_hash("address", address) or ""
+
+
+ID_NUMBER, MOBILE = re.compile(r"\d{17}[\dX]"), re.compile(r"1\d{10}")
+
+
+def _first_key(kind: str, pattern: re.Pattern, answers: dict) -> str | None:
+    found = next((value for value in answers.values()
+                  if isinstance(value, str) and pattern.fullmatch(value)), None)
+    return sealing.lookup_hash(kind, found) if found is not None else None
 
 
 def _duplicate_of(form_id: str, household: Household) -> int | None:

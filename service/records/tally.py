@@ -39,7 +39,10 @@ def _dims(submission: Submission, question: str) -> tuple:
 
 def _question_keys(q, value) -> list[tuple[str, str]]:
     """"Answered", and the values the question's type counts (none for free text: a count per
-    distinct text would be as large as the data; dates by month)."""
+    distinct text would be as large as the data; dates by month; none for a `pii` question,
+    whose values are kept sealed only)."""
+    if q.pii:
+        return [(q.name, "")]
     return [(q.name, "")] + [(q.name, v[:255]) for v in q.qtype.tally_values(q, value)]
 
 

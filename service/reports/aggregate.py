@@ -150,9 +150,10 @@ class RawSource:
         counts: Counter = Counter()
         in_scope = Answer.submission.in_(self.ids)
         asked = [q for q in spec.all_questions() if q.answerable and not q.is_group]
-        valued = [q.name for q in asked if not q.qtype.text_like]
+        # a `pii` answer is sealed (a value per row): counted only as answered, like free text
+        valued = [q.name for q in asked if not (q.qtype.text_like or q.pii)]
         several = [q.name for q in asked if q.qtype.multiple]
-        text = [q.name for q in asked if q.qtype.text_like]
+        text = [q.name for q in asked if (q.qtype.text_like or q.pii) and not q.qtype.multiple]
         if valued:
             rows = (Answer.select(Answer.question, Answer.value, fn.COUNT(Answer.id))
                     .where(in_scope & Answer.question.in_(valued))

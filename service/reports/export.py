@@ -23,6 +23,7 @@ from peewee import SQL
 from service.reports import aggregate
 from service.records import cells
 from service.storage.db import db, keyset_batches
+from service.storage.sealed_fields import opener
 from service.formspec.model import FormSpec, Question
 from service.storage.models import Answer, Area, Submission, User
 from service.office import clock
@@ -182,9 +183,11 @@ class Export:
             Submission.cells, Submission.pii_cells if with_pii else SQL("NULL"),
             Submission.cells_formula, Submission.cells_layout).where(self.condition)
         local = _LocalTimes(self.zone)
+        unseal = opener()          # (a plain cursor: the column's field is not asked)
         for batch in keyset_batches(query, Submission.id, BATCH, raw=True):
             for (sid, receipt, received, ver, area, surveyor, channel, status, public, pii,
                  formula, written_in) in batch:
+                pii = unseal(pii)
                 version = versions.get(ver)
                 if version is None or public is None or written_in != version.layout:
                     # no cells kept (stored before step 2 by a version never published), cells in
@@ -239,13 +242,14 @@ class Export:
         children = sorted({c.name for s in self.specs for g in s.questions()
                            if g.name == group.name for c in g.questions})
         query = Submission.select(Submission.id, Submission.receipt, Submission.form_version)
+        unseal = opener()
         for batch in keyset_batches(query.where(self.condition), Submission.id, BATCH, raw=True):
             rows = defaultdict(list)
             answers = (Answer.select(Answer.submission, Answer.question, Answer.item, Answer.value)
                        .where(Answer.submission.in_([sid for sid, _r, _v in batch])
                               & Answer.question.in_(children)).order_by(Answer.id))
             for sid, question, item, value in db.execute(answers).fetchall():
-                rows[sid].append((question, item, value))
+                rows[sid].append((question, item, unseal(value)))
             for sid, receipt, version in batch:
                 if rows[sid]:
                     shaped = shape(specs.get(version, self.spec), rows[sid])

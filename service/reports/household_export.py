@@ -22,6 +22,7 @@ from service.records import cells
 from service.reports.export import KeptVersion, Options, formula_like, fragment, neutralise
 from service.reports.export_files import XLSX_MAX_ROWS
 from service.storage.db import db, in_id_order, keyset_batches
+from service.storage.sealed_fields import opener
 from service.storage.models import Area, Household, HouseholdChange, Submission, User
 
 BATCH = 1000     # households a query
@@ -133,9 +134,11 @@ class HouseholdExport:
             Household.pii_cells if kept.with_pii else SQL("NULL"), Household.cells_formula,
             Household.cells_layout)
         local, answers_at = self._local_cached(), len(HOUSEHOLD_COLUMNS)
+        unseal = opener()          # (a plain cursor: the column's field is not asked)
         for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for (hid, code, status, version, last, visits, area, public, pii, formula,
                  written_in) in batch:
+                pii = unseal(pii)
                 if public is None or written_in != kept.layout:
                     # no cells kept or kept in another layout (the form changed since: until
                     # `doorstep init` rewrites them): made from the current answers
@@ -167,10 +170,10 @@ class HouseholdExport:
         query = self.households.select(
             Household.id, Household.code, Household.status, Household.version,
             Household.last_visit_at, Household.visits, Household.area, Household.current)
-        local = self._local_cached()
+        local, unseal = self._local_cached(), opener()
         for batch in keyset_batches(in_id_order(query, Household), Household.id, BATCH, raw=True):
             for _id, code, status, version, last, visits, area, current in batch:
-                answers = json.loads(current or "{}")
+                answers = json.loads(unseal(current) or "{}")
                 self.rows_written += 1
                 row = [code, status, version, local(last), visits,
                        *areas.get(area, ("", ""))]
@@ -229,6 +232,7 @@ class HouseholdExport:
             .join(User, on=(HouseholdChange.user == User.id), join_type=JOIN.LEFT_OUTER)
             .order_by(HouseholdChange.household, HouseholdChange.id))
         households = self.households.select(Household.id, Household.code)
+        unseal = opener()          # (a plain cursor: the column's field is not asked)
         for batch in keyset_batches(households, Household.id, BATCH, raw=True):
             codes = dict(batch)
             query = changes.where(HouseholdChange.household.in_(list(codes)) &
@@ -237,8 +241,8 @@ class HouseholdExport:
                     db.execute(query).fetchall():
                 q = wanted[name]
                 self.rows_written += 1
-                yield [codes[household], check(name), check(self._value(q, old)),
-                       check(self._value(q, new)), source, check(receipt or username or ""),
+                yield [codes[household], check(name), check(self._value(q, unseal(old))),
+                       check(self._value(q, unseal(new))), source, check(receipt or username or ""),
                        self._local(at)]
 
     def _value(self, q, stored: str) -> str:

@@ -173,10 +173,13 @@ def insert_rows(model, rows: list, add_on_conflict: tuple[tuple[str, ...], str] 
     `add_on_conflict=(key columns, column)`: on a key already present, add to that column instead
     (an upsert SQLite and PostgreSQL spell alike). `plain=True`: the values are str, int, float or
     None already, which both drivers take as they are, so `db_value` is skipped (~800 calls a
-    household). `names`: the rows are tuples of these fields' values (plain, as above).
+    household). `names`: the rows are tuples of these fields' values (plain, as above; the
+    values of sealed fields are sealed here: sealed_fields.py).
     """
     if not rows:
         return
+    if names:
+        rows = _sealed(model, rows, names)
     tail = ""
     if add_on_conflict:
         key, column = add_on_conflict
@@ -200,6 +203,7 @@ def copy_rows(model, rows: list, names: tuple[str, ...]) -> None:
     if is_sqlite() or not rows:
         insert_rows(model, rows, names=names)
         return
+    rows = _sealed(model, rows, names)
     columns = ", ".join(f'"{model._meta.fields[name].column_name}"' for name in names)
     buffer = io.StringIO()
     for row in rows:
@@ -207,6 +211,13 @@ def copy_rows(model, rows: list, names: tuple[str, ...]) -> None:
         buffer.write("\n")
     buffer.seek(0)
     db.cursor().copy_expert(f'COPY "{model._meta.table_name}" ({columns}) FROM STDIN', buffer)
+
+
+def _sealed(model, rows: list, names: tuple[str, ...]) -> list:
+    """`rows` with the values of the model's sealed fields sealed (raw writes skip `db_value`)."""
+    from service.storage.sealed_fields import sealed_tuple, sealers
+    found = sealers(model, names)
+    return [sealed_tuple(row, found) for row in rows] if found else rows
 
 
 def copy_text(value) -> str:

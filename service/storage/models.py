@@ -7,6 +7,10 @@
   value` that both databases run alike and indexes serve, with no JSON functions.
 - `FormVersion` keeps each published definition: old submissions stay readable; it and `Form` (a
   form's state) live in form_models.py and are importable from here.
+- Identifiers are sealed at rest (sealed_fields.py): `SealedText` columns seal whatever is
+  written, `OpenedText` ones hold sealed `pii` rows beside plain ones; both read back plain.
+  Households are found by keyed hashes (`address_key`, `id_key`, `phone_key`), never by the
+  plain values. A new column that may hold an identifier is one of these two types.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from service.storage.db import db
 from service.storage.form_models import Form, FormVersion  # noqa: F401  (their home is apart)
 from service.storage import follow_up_models
 from service.storage.follow_up_models import FollowUp, FollowUpNote, Holiday  # noqa: F401
+from service.storage import sealing
+from service.storage.sealed_fields import OpenedText, SealedText
 
 
 class Area(BaseModel):
@@ -81,12 +87,15 @@ class Household(BaseModel):
     code = CharField(max_length=16, unique=True)          # read aloud, like a receipt: XXXX-XXXX
     form_id = CharField(max_length=64)
     area = ForeignKeyField(Area, null=True, backref="households", on_delete="RESTRICT")
-    address = CharField(max_length=500, default="")
-    address_key = CharField(max_length=500, default="")   # normalised, to spot duplicates
-    id_key = CharField(max_length=32, null=True)          # an ID number answered, likewise
+    address = SealedText(default="")
+    # keyed hashes (sealing.lookup_hash), never the values: the normalised address to spot
+    # duplicates, and an ID number and a phone answered, likewise and to find a household
+    address_key = CharField(max_length=500, default="")
+    id_key = CharField(max_length=32, null=True)
+    phone_key = CharField(max_length=32, null=True)
     status = CharField(max_length=16, default="active")   # active | moved_out | merged | closed
     version = IntegerField(default=0)
-    current = TextField(default="{}")
+    current = SealedText(default="{}")
     visits = IntegerField(default=0)
     last_visit_at = DateTimeField(null=True)
     registered_at = DateTimeField(default=utcnow)
@@ -95,7 +104,7 @@ class Household(BaseModel):
                                    on_delete="RESTRICT")   # flagged until merged or dismissed
     door_token = CharField(max_length=32, unique=True)    # the door-plate QR code's token
     cells = TextField(null=True)       # `current` as export cells (household_index.py)
-    pii_cells = TextField(null=True)
+    pii_cells = SealedText(null=True)
     cells_formula = BooleanField(default=False)
     cells_layout = CharField(max_length=16, null=True)
 
@@ -103,6 +112,7 @@ class Household(BaseModel):
         indexes = (
             (("form_id", "area", "address_key"), False),
             (("form_id", "id_key"), False),
+            (("form_id", "phone_key"), False),
             (("form_id", "status", "last_visit_at"), False),
             # the office's ledger counts per status, by area or among possible duplicates,
             # from this index alone (status first: the counts come out grouped)
@@ -144,9 +154,9 @@ class Submission(BaseModel):
     lang = CharField(max_length=8, default="zh")
     consent = BooleanField(default=False)
     sensitive_consent = BooleanField(default=False)
-    answers = TextField()                          # JSON as accepted, never rewritten
+    answers = SealedText()                         # JSON as accepted, never rewritten
     cells = TextField(null=True)                   # current answers as CSV cells (cells.py)
-    pii_cells = TextField(null=True)               # … those of pii questions, kept apart
+    pii_cells = SealedText(null=True)              # … those of pii questions, kept apart
     cells_formula = BooleanField(default=False)    # a cell of `cells` starts like a formula
     cells_layout = CharField(max_length=16, null=True)   # cells.LAYOUT they were written in
     household = ForeignKeyField(Household, null=True, backref="visits_made", on_delete="RESTRICT")
@@ -169,7 +179,7 @@ class Answer(BaseModel):
     form_id = CharField(max_length=64)
     question = CharField(max_length=64)
     item = IntegerField(null=True)      # index within a repeat group; NULL at top level
-    value = TextField()
+    value = OpenedText()                # sealed for a `pii` question (answers.rows_for)
     number = DoubleField(null=True)     # numeric questions, for min/max/mean in SQL
 
     class Meta:
@@ -192,8 +202,8 @@ class Correction(BaseModel):
     submission = ForeignKeyField(Submission, backref="corrections", on_delete="CASCADE")
     question = CharField(max_length=64)
     item = IntegerField(null=True)
-    old_value = TextField()
-    new_value = TextField()
+    old_value = SealedText()
+    new_value = SealedText()
     reason = TextField()
     user = ForeignKeyField(User, backref="corrections", on_delete="RESTRICT")
     at = DateTimeField(default=utcnow)
@@ -216,8 +226,8 @@ class HouseholdChange(BaseModel):
 
     household = ForeignKeyField(Household, backref="changes", on_delete="CASCADE")
     question = CharField(max_length=64)
-    old_value = TextField()
-    new_value = TextField()
+    old_value = OpenedText()                 # sealed for a `pii` question (ledger._save)
+    new_value = OpenedText()
     version = IntegerField()
     source = CharField(max_length=16)        # visit | correction | import | resolve | merge
     submission = ForeignKeyField(Submission, null=True, backref="household_changes",
@@ -253,14 +263,14 @@ class HouseholdConflict(BaseModel):
 
     household = ForeignKeyField(Household, backref="conflicts", on_delete="CASCADE")
     question = CharField(max_length=64)
-    kept_value = TextField()                 # the household's value when the visit arrived
-    visit_value = TextField()                # what the late visit said
+    kept_value = SealedText()                # the household's value when the visit arrived
+    visit_value = SealedText()               # what the late visit said
     submission = ForeignKeyField(Submission, backref="household_conflicts", on_delete="RESTRICT")
     at = DateTimeField(default=utcnow)
     resolved_at = DateTimeField(null=True)
     resolved_by = ForeignKeyField(User, null=True, backref="resolved_conflicts",
                                   on_delete="RESTRICT")
-    chosen = TextField(null=True)
+    chosen = SealedText(null=True)
 
     class Meta:
         indexes = ((("household", "resolved_at"), False),)
@@ -362,7 +372,7 @@ class AuditEvent(BaseModel):
     ip = CharField(max_length=64, default="")
     action = CharField(max_length=32, index=True)
     target = CharField(max_length=200, default="")
-    detail = TextField(default="{}")
+    detail = SealedText(default="{}")
 
 
 class Attempt(BaseModel):
@@ -396,3 +406,8 @@ _api_tokens()
 def create_tables() -> None:
     with db.atomic():
         db.create_tables(MODELS, safe=True)
+
+
+# every column that holds sealed values, for `doorstep keys rotate` (sealing.SEALED_PLACES)
+sealing.register(*(field for model in MODELS for field in model._meta.sorted_fields
+                   if isinstance(field, OpenedText)))

@@ -360,3 +360,31 @@ def _api_tokens(migrator):
     """Table `api_token` (token_models.py): hashed tokens with their role, area and expiry."""
     from service.storage.token_models import ApiToken
     db.create_tables([ApiToken], safe=True)
+
+
+@step(15, "identifiers sealed at rest; households found by keyed hashes")
+def _sealed_identifiers(migrator):
+    """`household.phone_key` (a keyed hash of its first mobile number, indexed with the form) and
+    `household.address` as text (a sealed address is longer than its 500 characters);
+    then every value written before encryption is sealed where it lies and the households'
+    address and ID number keys become keyed hashes (seal_existing.py), a batch at a time."""
+    from peewee import TextField
+
+    from service.storage import seal_existing
+    from service.storage.models import Household
+    if "phone_key" not in {c.name for c in db.get_columns("household")}:
+        migrator.migrate(migrator.add_column("household", "phone_key",
+                                             CharField(max_length=32, null=True)))
+    existing = {i.name for i in db.get_indexes("household")}
+    for index in Household._meta.fields_to_index():
+        if index._name == "household_form_id_phone_key" and index._name not in existing:
+            db.execute(index)
+    migrator.migrate(migrator.alter_column_type("household", "address",
+                                                TextField(default="")))
+    if is_sqlite():     # the plain values' bytes are overwritten, not left in free space
+        db.execute_sql("PRAGMA secure_delete = ON")
+    try:
+        seal_existing.seal_all(_stored_specs())
+    finally:
+        if is_sqlite():
+            db.execute_sql("PRAGMA secure_delete = OFF")
