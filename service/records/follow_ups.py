@@ -113,7 +113,7 @@ def forget_requests(submission: Submission) -> int:
     answers are erased: what it asked may repeat them); the requests themselves stay, as the
     record of what the office was asked and did."""
     return FollowUp.update(request_text="").where(
-        (FollowUp.submission == submission.id) & (FollowUp.request_text != "")).execute()
+        (FollowUp.submission == submission.id) & FollowUp.kind.in_(REQUEST_KINDS)).execute()
 
 
 def step_label(follow_up: FollowUp):

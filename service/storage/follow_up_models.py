@@ -21,6 +21,7 @@ from peewee import (
 )
 
 from service.storage.base import BaseModel, utcnow
+from service.storage.sealed_fields import SealedText
 
 #: What a follow-up is for: opened by a form's submission, or asked by a resident through /my.
 FORM_KINDS = ("follow_up", "sign_up", "application")
@@ -48,7 +49,8 @@ class FollowUp(BaseModel):
     opened_at = DateTimeField(default=utcnow)
     due_on = DateField()                               # office-local, in working days
     closed_at = DateTimeField(null=True)
-    request_text = TextField(default="")               # a resident's request, in their words
+    # a resident's request in their own words (it may repeat identifiers): sealed like answers
+    request_text = SealedText(default="")
     reply = TextField(default="")                      # what the office tells the resident
     replied_at = DateTimeField(null=True)
     decision = CharField(max_length=16, null=True)     # a sign-up's: DECISIONS
