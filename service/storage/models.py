@@ -5,8 +5,8 @@
 - `Answer` holds the current value of every answered question as rows (one per chosen value of a
   select_multiple, one per question per repeat item): per-question counts are a plain `GROUP BY
   value` that both databases run alike and indexes serve, with no JSON functions.
-- `FormVersion` keeps each published definition: old submissions stay readable; it and `Form` (a
-  form's state) live in form_models.py and are importable from here.
+- `FormVersion` keeps each published definition: old submissions stay readable; it and `Form`
+  live in form_models.py, `Attempt` (throttle.py) in attempt_models.py: importable from here.
 - Identifiers are sealed at rest (sealed_fields.py): `SealedText` columns seal whatever is
   written, `OpenedText` ones hold sealed `pii` rows beside plain ones; both read back plain.
   Households are found by keyed hashes (`address_key`, `id_key`, `phone_key`), never by the
@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 from peewee import (
-    AutoField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, DoubleField, ForeignKeyField,
+    AutoField, BooleanField, CharField, DateField, DateTimeField, DoubleField, ForeignKeyField,
     IntegerField, SQL, TextField, fn,
 )
 
 from service.storage.base import BaseModel, utcnow
 from service.storage.db import db
 from service.storage.form_models import Form, FormVersion  # noqa: F401  (their home is apart)
+from service.storage.attempt_models import Attempt
 from service.storage import follow_up_models
 from service.storage.follow_up_models import FollowUp, FollowUpNote, Holiday  # noqa: F401
 from service.storage import sealing
@@ -375,18 +376,6 @@ class AuditEvent(BaseModel):
     detail = SealedText(default="{}")
 
 
-class Attempt(BaseModel):
-    """Attempts counted per key and time window (failed sign-ins, look-ups through /my, API calls):
-    in the database, so every gunicorn worker and every instance counts the same (throttle.py)."""
-
-    name = CharField(max_length=200)
-    bucket = IntegerField()    # the window's start, in seconds since the epoch
-    hits = IntegerField(default=0)
-
-    class Meta:
-        primary_key = CompositeKey("name", "bucket")
-
-
 MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, HouseholdAnswer, Submission,
           Answer, Correction, StatusChange, HouseholdChange, HouseholdConflict, VisitOutcome,
           SurveyRound, RoundHousehold, RoundCount, Tally, AuditEvent, Attempt,
@@ -394,13 +383,10 @@ MODELS = [FormVersion, Form, Area, User, LoginSession, Link, Household, Househol
 follow_up_models.keep_references()     # their tables are all defined now
 
 
-def _api_tokens():
-    """ApiToken lives in token_models.py (it needs Area and User, defined above)."""
+def _api_tokens():    # token_models.py needs Area and User, defined above
     from service.storage.token_models import ApiToken
     MODELS.append(ApiToken)
-
-
-_api_tokens()
+_api_tokens()  # noqa: E305
 
 
 def create_tables() -> None:
