@@ -5,7 +5,7 @@ import datetime as dt
 
 from flask import render_template, request
 
-from service.office import policy
+from service.office import clock, policy
 from service.storage.models import AuditEvent
 from service.admin import bp
 from service.office.clock import day_start_utc, local_time
@@ -24,15 +24,14 @@ def audit_page():
     if who:
         query = query.where(AuditEvent.username == who)
     for name, op in (("since", "ge"), ("until", "lt")):
-        try:
-            day = dt.date.fromisoformat(request.args.get(name, ""))
-        except ValueError:
+        day = clock.read_day(request.args.get(name))
+        if day is None:
             continue
         if op == "ge":
             query = query.where(AuditEvent.at >= day_start_utc(day))
         else:
             query = query.where(AuditEvent.at < day_start_utc(day + dt.timedelta(days=1)))
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), 10**6)   # an offset SQL can count
     total = query.count()
     actions = [a for (a,) in AuditEvent.select(AuditEvent.action).distinct().order_by(
         AuditEvent.action).tuples()]

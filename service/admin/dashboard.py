@@ -5,7 +5,7 @@ import datetime as dt
 
 from flask import abort, current_app, render_template, request
 
-from service.office import auth, policy
+from service.office import auth, clock, policy
 from service.reports import aggregate, charts, dashboard_figures
 from service.storage.models import User
 from service.admin import bp
@@ -26,13 +26,13 @@ def _date(name, end=False):
     month; a day range that cuts a month still works, counted from the raw answers.
     """
     text = request.args.get(name, "").strip()
+    if (day := clock.read_day(text)) is not None:
+        return day
     try:
-        return dt.date.fromisoformat(text)
+        first = clock.read_day(dt.datetime.strptime(text, "%Y-%m").date().isoformat())
     except ValueError:
-        pass
-    try:
-        first = dt.datetime.strptime(text, "%Y-%m").date()
-    except ValueError:
+        return None
+    if first is None:
         return None
     if not end:
         return first

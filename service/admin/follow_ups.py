@@ -132,7 +132,7 @@ def follow_ups_page():
     user = auth.current_user()
     query, used = filtered(user)
     total = query.count()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), 10**6)   # an offset SQL can count
     catalog = current_app.extensions["doorstep.catalog"]
     return render_template(
         "admin/follow_ups/queue.html", rows=rows_of(query.paginate(page, PAGE_SIZE)),

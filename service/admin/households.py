@@ -6,7 +6,6 @@ duplicates, status) are posted to households_actions.py.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from flask import abort, current_app, redirect, render_template, request, url_for
@@ -17,7 +16,7 @@ from service.admin.forms import ConfirmForm, ReasonForm
 from service.admin.households_actions import OUTCOME_WORDS, SETTABLE, SOURCE_WORDS, STATUS_WORDS
 from service.formspec.loader import LEDGER_ADDRESS
 from service.i18n import current_lang
-from service.office import audit, auth, policy
+from service.office import audit, auth, clock, policy
 from service.office.clock import local_time
 from service.office.masking import mask
 from service.records import ledger
@@ -60,10 +59,7 @@ def filtered(user, spec):
     code = request.args.get("area", "").strip()
     if code:
         f.area = policy.get_area_or_404(user, code)
-    try:
-        f.before = dt.date.fromisoformat(request.args.get("before", "").strip())
-    except ValueError:
-        pass
+    f.before = clock.read_day(request.args.get("before")) or f.before
     q = spec.question(request.args.get("question", ""))
     value = request.args.get("value", "").strip()[:200]
     if q is not None and q in filterable(spec) and value:

@@ -1,7 +1,6 @@
 """Browsing responses, one response's detail, revealing masked values, corrections and status."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -10,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from service.office import audit, auth, policy
+from service.office import audit, auth, clock, policy
 from service.records import answers as stored, follow_ups, submissions
 from service.formspec.conditions import evaluate
 from service.formspec.wtf import clean_value, field_for
@@ -35,13 +34,7 @@ def _spec_or_404(form_id):
 
 
 def _date_arg(name):
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        return None
+    return clock.read_day(request.args.get(name))
 
 
 def filtered(user, form_id):
@@ -81,7 +74,7 @@ def responses(form_id):
     spec = _spec_or_404(form_id)
     query, used = filtered(user, form_id)
     total = query.count()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), 10**6)   # an offset SQL can count
     rows = list(query.paginate(page, PAGE_SIZE))
     columns = [q for q in spec.questions() if q.answerable and not q.is_group][:4]
     areas = {a.id: a for a in Area.select().where(

@@ -13,6 +13,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 
 
+def read_day(text: str | None) -> dt.date | None:
+    """A day typed in a filter (YYYY-MM-DD), or None: also for a year before 1900 or after 9998,
+    which no record holds and whose day after (an `until` filter) Python cannot reach."""
+    try:
+        day = dt.date.fromisoformat((text or "").strip())
+    except ValueError:
+        return None
+    return day if 1900 <= day.year <= 9998 else None
+
+
 class Clock:
     """Calendar arithmetic in one time zone (one per app, made by `init_app`)."""
 
@@ -37,7 +47,10 @@ class Clock:
     def day_start_utc(self, day: dt.date) -> dt.datetime:
         """The naive-UTC moment the office-local `day` begins (for filters on stored times)."""
         local = dt.datetime.combine(day, dt.time(), tzinfo=self.zone)
-        return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:       # a filter at year 1 or 9999: the start or end of time
+            return dt.datetime.min if day.year < 2 else dt.datetime.max
 
 
 _process_clock: Clock | None = None
