@@ -195,8 +195,10 @@ def test_concurrent_posts_of_one_uuid_store_one_row_with_one_receipt(tmp_path):
     """Eight posts of one submission at once, over three gunicorn workers: one row, one
     receipt for all, one 201."""
     database_url = database_url_for(tmp_path)
+    # `doorstep init`, the workers and the test's app share one set of keys (make_app's folder)
     env = {**os.environ, "DATABASE_URL": database_url, "FORMS_DIR": str(TEST_FORMS),
-           "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)}
+           "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+           "KEYS_DIR": str(tmp_path / "instance")}
     live.doorstep_init(env)
     from .conftest import make_app, use_database_of
     app = make_app(tmp_path, DATABASE_URL=database_url)

@@ -32,6 +32,11 @@ from service.storage.db import in_id_order
 from service.storage.models import Area, Household, HouseholdConflict
 
 HIDDEN = "***"      # a value of a question the form no longer has, unrevealed (as on the page)
+#: What a list page reads of each household: not its answers (`current`, kept sealed, and their
+#: cells), which a page does not return and which would be opened for every row it reads
+LISTED = (Household.id, Household.code, Household.form_id, Household.area, Household.address,
+          Household.status, Household.version, Household.visits, Household.last_visit_at,
+          Household.registered_at, Household.duplicate_of, Household.merged_into)
 
 
 class HouseholdsQuery(RevealQuery):
@@ -166,7 +171,7 @@ def list_households(form_id):
     after = after_cursor(asked.next)
     revealed = may_reveal(asked.pii)
     listed, condition = matching(holder, spec.id, _filters(holder, spec, asked))
-    rows, following = keyset.page(in_id_order(listed.where(condition), Household),
+    rows, following = keyset.page(in_id_order(listed.where(condition).select(*LISTED), Household),
                                   Household.id, after, asked.limit)
     if revealed and rows:
         auth.audited("reveal", f"form:{form_id}", count=len(rows),

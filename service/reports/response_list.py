@@ -6,6 +6,11 @@ A page of the API holds up to 1,000 responses. Reading their current answers fro
 those the answers document kept on the submission (`Submission.answers`, as accepted) is the same
 document the rows were made from, so `page` reads that and goes to the rows only for the
 submissions a correction changed (tests compare both ways for every question type).
+
+The page reads the driver's rows, past the models' fields, so the kept document comes as stored:
+sealed (sealed_fields.py). It is opened with one `sealed_fields.opener()` a page, only for the
+responses the page returns and only for those it reads the document of (the `Answer` rows of a
+corrected one are read through the model, which opens them).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from service.records.answers import answer_rows_of, shape
 from service.reports import keyset
 from service.storage.db import in_id_order
 from service.storage.models import Area, Correction, Household, Submission, User
+from service.storage.sealed_fields import opener
 
 
 @dataclass
@@ -139,16 +145,18 @@ def _lookup(model, column, ids: set) -> dict:
 
 def current_answers(catalog, rows: list[tuple]) -> list[dict]:
     """Each row's answers as they stand now (corrections applied), in the rows' order: the kept
-    document for the submissions never corrected, their `Answer` rows for the others."""
+    document (as the driver gives it: sealed) for the submissions never corrected, their
+    `Answer` rows for the others."""
     ids = [r[0] for r in rows]
     corrected = {i for (i,) in Correction.select(Correction.submission).where(
         Correction.submission.in_(ids)).distinct().tuples()} if ids else set()
     from_rows = answer_rows_of(sorted(corrected)) if corrected else {}
+    open_ = opener() if len(corrected) < len(rows) else None
     out = []
     for r in rows:
         if r[0] in corrected:
             spec = catalog.version(r[2], r[3])
             out.append(shape(spec, from_rows[r[0]]) if spec is not None else {})
         else:
-            out.append(json.loads(r[-1] or "{}"))
+            out.append(json.loads(open_(r[-1]) or "{}"))
     return out
