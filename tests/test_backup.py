@@ -2,11 +2,14 @@
 
 A backup is taken by another process while a thread keeps submitting; restored into an empty
 database, it holds every receipt acknowledged before the backup started, and its tallies equal a
-recount. A restore refuses a database that is not empty (nothing changes) and a backup newer than
-the release. A backup made after an erasure holds none of the erased answers.
+recount, read with the keys the values were sealed under. A restore refuses a database that is not
+empty (nothing changes), a backup newer than the release, and keys that do not open the backup
+(saying which key is missing). A backup made after an erasure holds none of the erased answers,
+plain or inside the sealed values it holds.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -21,30 +24,32 @@ from uuid import uuid4
 import pytest
 
 from service.records import submissions
-from service.storage import backup
+from service.storage import backup, keys, sealing
 from service.storage.db import db
 from service.storage.models import Submission
 
 from .conftest import KITCHEN_ANSWERS, ROOT, TEST_FORMS, make_app, use_database_of
 from .databases import PG_URL, POSTGRES, with_params
-from .test_erasure import SECRET, erase
+from .test_erasure import HEAD, SECRET, erase, held_in
+from .test_households_office import FIRST, book  # noqa: F401  (book: a fixture)
 from .test_tally import recount, tallies
 
 
-def doorstep(url: str, tmp_path, *args) -> subprocess.CompletedProcess:
-    """`doorstep …` in a process of its own, on the database at `url`."""
+def doorstep(url: str, tmp_path, *args, **more) -> subprocess.CompletedProcess:
+    """`doorstep …` in a process of its own, on the database at `url`, with the keys in
+    tmp_path/instance (those of the test's app) unless `more` names others (KEYS_DIR=…)."""
     env = {**os.environ, "DATABASE_URL": url, "FORMS_DIR": str(TEST_FORMS), "SECRET_KEY": "x",
-           "INSTANCE_PATH": str(tmp_path / "instance"), "PYTHONPATH": str(ROOT)}
+           "INSTANCE_PATH": str(tmp_path / "instance"), "PYTHONPATH": str(ROOT), **more}
     return subprocess.run([sys.executable, "-c", "from service.cli import main; main()", *args],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
 @contextmanager
 def empty_database(tmp_path, source_url: str):
-    """The URL of an empty database to restore into: a new SQLite file, or a scratch PostgreSQL
-    database (with the source's schema, empty) dropped afterwards."""
+    """The URL of an empty database to restore into: a new SQLite file (a new name each time), or
+    a scratch PostgreSQL database (with the source's schema, empty) dropped afterwards."""
     if not POSTGRES:
-        yield f"sqlite:///{tmp_path / 'restored.db'}"
+        yield f"sqlite:///{tmp_path / f'restored-{secrets.token_hex(4)}.db'}"
         return
     import psycopg2
     with db.connection_context():
@@ -62,6 +67,35 @@ def empty_database(tmp_path, source_url: str):
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def restore_with_keys(app, target: str, file: Path, tmp_path):
+    """`doorstep restore FILE` into `target` with `app`'s keys (as an office keeps them apart from
+    its backups), and an app on the restored database reading it with those keys."""
+    done = doorstep(target, tmp_path, "restore", str(file), KEYS_DIR=app.config["KEYS_DIR"])
+    assert done.returncode == 0, done.stderr
+    return make_app(tmp_path / f"restored-{secrets.token_hex(4)}", DATABASE_URL=target,
+                    KEYS_DIR=app.config["KEYS_DIR"])
+
+
+def tables_in(url: str) -> int:
+    """How many tables the database at `url` holds (PostgreSQL: in its search_path's schema)."""
+    if not POSTGRES:
+        path = Path(url[len("sqlite:///"):])
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path) as made:
+            n = made.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+        made.close()
+        return n[0]
+    import psycopg2
+    with psycopg2.connect(url) as made:
+        cursor = made.cursor()
+        cursor.execute("SELECT COUNT(*) FROM pg_catalog.pg_tables "
+                       "WHERE schemaname = current_schema()")
+        n = cursor.fetchone()[0]
+    made.close()
+    return n
 
 
 def readable(file: Path) -> bytes:
@@ -109,13 +143,13 @@ def test_a_backup_under_write_load_restores_every_receipt_acknowledged_before_it
     during = len(acknowledged) - len(before)
     assert len(before) >= 20 and during > 0
     with empty_database(tmp_path, url) as target:
-        done = doorstep(target, tmp_path, "restore", str(tmp_path / "copy.bak"))
-        assert done.returncode == 0, done.stderr
-        restored = make_app(tmp_path / "restored", DATABASE_URL=target)
+        restored = restore_with_keys(app, target, tmp_path / "copy.bak", tmp_path)
         with restored.app_context(), db.connection_context():
             receipts = {r for (r,) in Submission.select(Submission.receipt).tuples()}
             assert before <= receipts
             assert receipts <= {r for _at, r in acknowledged}
+            answers = {a for (a,) in Submission.select(Submission.answers).tuples()}
+            assert [json.loads(a) for a in answers] == [KITCHEN_ANSWERS]
             kept = tallies()
             assert sum(n for key, n in kept.items() if key[6] == "") == len(receipts)
             assert recount(restored) == kept
@@ -170,13 +204,45 @@ def test_a_backup_made_after_an_erasure_holds_none_of_the_erased_answers(office,
               SECRET["members"][0]["mname"]]
     before, after = tmp_path / "before.bak", tmp_path / "after.bak"
     assert doorstep(url, tmp_path, "backup", "--out", str(before)).returncode == 0
-    text = readable(before)
-    assert all(v.encode() in text for v in erased)       # the search finds them when there
-    assert erase(app, sub.id)
-    assert doorstep(url, tmp_path, "backup", "--out", str(after)).returncode == 0
-    text = readable(after)
-    assert [v for v in erased if v.encode() in text] == []
+    with app.app_context():          # sealed values found in the backup open with the app's keys
+        assert held_in(erased, readable(before)) == erased      # the search finds them when there
+        assert erase(app, sub.id)
+        assert doorstep(url, tmp_path, "backup", "--out", str(after)).returncode == 0
+        text = readable(after)
+        assert held_in(erased, text) == []
     assert office.receipts["secret"].encode() in text      # the row itself stays
+
+
+def test_a_restore_without_the_backups_keys_is_refused_saying_which_key(app, tmp_path):
+    url = app.config["DATABASE_URL"]
+    with app.app_context(), db.connection_context():
+        spec = app.extensions["doorstep.catalog"].get("kitchen")
+        app.extensions["doorstep.catalog"].ensure_published(spec)
+        stored, _ = submissions.store(spec, str(uuid4()), KITCHEN_ANSWERS)
+        sealing.record_key_in_use()          # as `doorstep init` does
+        needed = sealing.current_key_id()
+    made = doorstep(url, tmp_path, "backup", "--out", str(tmp_path / "copy.bak"))
+    assert made.returncode == 0 and f"sealed under field key {needed}" in made.stdout
+    other, none = tmp_path / "other-keys", tmp_path / "no-keys"
+    keys.create_missing({"KEYS_DIR": str(other)})
+    none.mkdir()
+    for where, problem in ((other, f"does not hold field key {needed}"),
+                           (none, "no field key is configured")):
+        with empty_database(tmp_path, url) as target:
+            refused = doorstep(target, tmp_path, "restore", str(tmp_path / "copy.bak"),
+                               KEYS_DIR=str(where))
+            assert refused.returncode == 1, refused.stderr
+            assert f"sealed under field key {needed}" in refused.stderr
+            assert problem in refused.stderr and "nothing was changed" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert tables_in(target) == 0
+    # with the same keys it goes in, and reads back
+    with empty_database(tmp_path, url) as target:
+        restored = restore_with_keys(app, target, tmp_path / "copy.bak", tmp_path)
+        with restored.app_context(), db.connection_context():
+            kept = Submission.get(Submission.receipt == stored.receipt)
+            assert json.loads(kept.answers) == KITCHEN_ANSWERS
+        use_database_of(app)
 
 
 @pytest.mark.skipif(not POSTGRES, reason="pg_dump is PostgreSQL's")
@@ -191,3 +257,25 @@ def test_without_a_fitting_pg_dump_the_backup_says_what_to_install(app, tmp_path
         with pytest.raises(backup.BackupError, match="version 9, older than the server"):
             backup.backup(app.config["DATABASE_URL"], str(tmp_path / "x.bak"))
     assert not (tmp_path / "x.bak").exists() and not (tmp_path / "x.bak.part").exists()
+
+
+def test_a_restore_with_another_lookup_key_says_so(book, tmp_path):
+    """The field key opens the values, but the lookup key is not the one the backup's hashes were
+    made with (or there is none): said, instead of searches quietly finding nothing."""
+    app, url = book.app, book.app.config["DATABASE_URL"]
+    book.visit(dict(FIRST, **HEAD), "SQ1")
+    assert doorstep(url, tmp_path, "backup", "--out", str(tmp_path / "copy.bak")).returncode == 0
+    field = (Path(app.config["KEYS_DIR"]) / keys.FIELD_FILE).read_text()
+    other, none = tmp_path / "other-lookup", tmp_path / "no-lookup"
+    for where in (other, none):
+        where.mkdir()
+        (where / keys.FIELD_FILE).write_text(field)
+    keys.create_missing({"KEYS_DIR": str(other)})      # a new lookup key beside the right field key
+    for where, said in ((other, "the lookup key here is not the one"),
+                        (none, "no lookup key is configured")):
+        with empty_database(tmp_path, url) as target:
+            refused = doorstep(target, tmp_path, "restore", str(tmp_path / "copy.bak"),
+                               KEYS_DIR=str(where))
+            assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr
+        use_database_of(app)

@@ -2,7 +2,8 @@
 kitchen form (the office fixture) and the ledger form (households and rounds).
 
 After an erasure no table holds any of the erased answers (every column of every table is read,
-in any encoding the code writes), nor does an export made afterwards; the tallies equal a recount
+as stored and as its sealed values open with the app's keys, in any encoding the code writes), nor
+does an export made afterwards; the tallies equal a recount
 of what remains, an open round's counts follow while a closed round's report does not move, and
 the submission row stays with its receipt and the moment it was erased.
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from service.records import cells, erasure, household_index, rounds
+from service.storage import sealed_fields, sealing
 from service.storage.db import db
 from service.storage.models import (
     AuditEvent, Answer, Correction, Household, HouseholdAnswer, HouseholdChange, HouseholdConflict,
@@ -40,15 +43,42 @@ CORRECTED = "更正后的故事戊"
 
 
 def holding(values) -> list[tuple[str, str]]:
-    """(table, value) for every value found in any column of any table: as stored, and as JSON
-    with non-ASCII escaped (the other way JSON can carry it)."""
-    forms = {v: {v, json.dumps(v)[1:-1]} for v in values}
+    """(table, value) for every value found in any column of any table, read raw: as stored and
+    as its sealed values open (whole or inside a document, with the app's keys), each as written
+    and as JSON with non-ASCII escaped (the other way JSON can carry it)."""
+    open_ = sealed_fields.opener()
     found = []
     for table in db.get_tables():
-        text = "\n".join("\t".join("" if c is None else str(c) for c in row) for row in
-                         db.execute_sql(f'SELECT * FROM "{table}"').fetchall())
-        found += [(table, v) for v, spelled in forms.items() if any(s in text for s in spelled)]
+        stored = "\n".join("\t".join("" if c is None else str(c) for c in row) for row in
+                           db.execute_sql(f'SELECT * FROM "{table}"').fetchall())
+        text = stored + "\n" + sealing.SEALED.sub(lambda m: open_(m.group(0)), stored)
+        found += [(table, v) for v in values if spelled_in(v, text)]
     return found
+
+
+def spelled_in(value: str, text: str) -> bool:
+    return value in text or json.dumps(value)[1:-1] in text
+
+
+SEALED_BYTES = re.compile(sealing.SEALED.pattern.encode("ascii"))
+
+
+def opened_in(data: bytes) -> str:
+    """Every sealed value found anywhere in `data` (a database file, a backup), opened with the
+    app's keys. A leftover that no longer opens (cut short in a free page) reveals nothing."""
+    found = []
+    for match in SEALED_BYTES.finditer(data):
+        try:
+            found.append(sealing.unseal(match.group(0).decode("ascii")))
+        except (sealing.SealingError, ValueError):     # (ValueError: base64 cut short)
+            pass
+    return "\n".join(found)
+
+
+def held_in(values, data: bytes) -> list[str]:
+    """The values `data` holds, as bytes stored plain or inside a sealed value it holds."""
+    opened = opened_in(data)
+    return [v for v in values if v.encode() in data or spelled_in(v, opened)]
 
 
 def erase(app, submission_id, username="admin", reason="resident request") -> bool:
@@ -184,6 +214,12 @@ def test_an_erased_visit_leaves_its_household_as_the_other_visits_made_it(book):
         olds[question] = new
     with book.app.app_context(), db.connection_context():
         assert holding(list(HEAD.values())) == []
+        # a chained-again row of an identifier question is stored sealed, as the ledger writes it
+        stored = db.execute_sql('SELECT "question", "old_value", "new_value" FROM '
+                                f'"{HouseholdChange._meta.table_name}" WHERE "household_id" = '
+                                f"{first.id} AND \"question\" = 'address'").fetchall()
+        assert stored and all(sealing.is_sealed(old) and sealing.is_sealed(new)
+                              for _q, old, new in stored)
         assert recount(book.app) == tallies()
         # the open round still counts the household as done (the revisit is in its dates) ...
         r = SurveyRound.get_by_id(live)
@@ -256,9 +292,10 @@ def test_a_conflict_and_its_resolution_forget_the_erased_value(book):
         said = json.loads(AuditEvent.get(AuditEvent.action == "household_resolve").detail)
         assert (said["question"], said["choice"], said["value"]) == ("income", "kept", "erased")
         assert json.loads(Household.get_by_id(first.id).current)["income"] == FIRST["income"]
-        assert not HouseholdChange.select().where(
-            HouseholdChange.new_value.contains("98765") |
-            HouseholdChange.old_value.contains("98765")).exists()
+        # the history read through the model: sealed rows open, so a sealed 98765 would show
+        assert not [row for row in HouseholdChange.select(HouseholdChange.old_value,
+                                                          HouseholdChange.new_value).tuples()
+                    if "98765" in "".join(row)]
 
 
 @pytest.mark.parametrize("username", ["admin", None])
@@ -284,14 +321,15 @@ def test_the_sqlite_file_keeps_no_erased_answer_in_its_free_space(office):
     path = Path(office.app.config["DATABASE_URL"][len("sqlite:///"):])
     erased = texts(SECRET)
 
-    def file_bytes() -> bytes:
-        with office.app.app_context(), db.connection_context():
-            db.execute_sql("PRAGMA secure_delete = 0")    # as a build without it would have it
-            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        return path.read_bytes()
-    assert all(v.encode() in file_bytes() for v in erased)
+    def file_holds() -> list[str]:
+        with office.app.app_context():
+            with db.connection_context():
+                db.execute_sql("PRAGMA secure_delete = 0")    # as a build without it would have it
+                db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return held_in(erased, path.read_bytes())
+    assert file_holds() == erased          # the search finds them when there, plain or sealed
     assert erase(office.app, sub.id)
-    assert [v for v in erased if v.encode() in file_bytes()] == []
+    assert file_holds() == []
 
 
 def test_the_moment_it_was_erased_is_kept(office):

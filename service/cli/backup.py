@@ -16,7 +16,7 @@ from service.office import audit
 @with_appcontext
 def backup_command(out):
     """Copy the database to FILE while the service goes on serving."""
-    from service.storage import backup
+    from service.storage import backup, sealing
     _connect()
     try:
         version = backup.backup(current_app.config["DATABASE_URL"], out)
@@ -24,15 +24,18 @@ def backup_command(out):
         _fail(str(exc))
     audit.record("backup", target="database", user=None, username="cli", file=out,
                  schema_version=version)
+    sealed = sealing.key_on_record()
+    under = f" (its values are sealed under field key {sealed})" if sealed else ""
     click.echo(f"backup written to {out} (schema version {version}); the keys in instance/ or "
-               "the environment are not in it: keep them apart")
+               f"the environment are not in it{under}: keep them apart, a restore needs them")
 
 
 @main.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False))
 @with_appcontext
 def restore_command(file):
-    """Bring a backup FILE back into an EMPTY database (a non-empty one is refused)."""
+    """Bring a backup FILE back into an EMPTY database (a non-empty one is refused), with the
+    keys its values were sealed under in place (refused without them)."""
     from service.storage import backup
     from service.storage.db import db
     db.connect(reuse_if_open=True)

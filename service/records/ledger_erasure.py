@@ -11,8 +11,10 @@ answer index (`household_answer`) and kept export cells. Erasing the visit:
   values are chained again, so no row still says "changed from <the erased value>";
 - other conflicts keep their visit's value, but a kept or chosen value that was the erased one
   becomes the household's value now;
-- address, ID key, cells and index rows follow the new current answers, and the open rounds the
-  household belongs to derive its standing again (rounds.refresh: an erased visit counts no more).
+- address, look-up hashes (ID number, phone), cells and index rows follow the new current answers
+  (history and columns written as the ledger writes them: identifiers sealed), and the open rounds
+  the household belongs to derive its standing again (rounds.refresh: an erased visit counts no
+  more).
 
 A household left with no answers at all (its only visit erased) stays in the ledger, with its code,
 door-plate token, visits count and status, and an empty address: erasure removes what was said,
@@ -98,12 +100,13 @@ def forget_visit(submission, given: Given, corrections: list[tuple]) -> None:
                 HouseholdChange.delete().where(HouseholdChange.id.in_(ids)).execute()
     HouseholdConflict.delete().where(HouseholdConflict.submission == submission.id).execute()
     now = ledger.current(household)
-    for question, value in _rechain(household_id, touched).items():
+    spec = household_index.spec_for(household.form_id)
+    for question, value in _rechain(spec, household_id, touched).items():
         _set(now, question, value)
     _scrub_conflicts(household_id, given, now)
     if resolved:        # (the audit log is read only when there is something to scrub)
         _scrub_resolve_events(household_id, given)
-    _save(household, now, touched)
+    _save(household, spec, now, touched)
     rounds.refresh(household_id)
 
 
@@ -112,9 +115,11 @@ def _locked(household_id: int) -> Household:
     return (query if is_sqlite() else query.for_update()).get()
 
 
-def _rechain(household_id: int, questions: set) -> dict:
+def _rechain(spec, household_id: int, questions: set) -> dict:
     """Chain the remaining history of these questions again (each row's old value is the new
-    value of the row before it) and return each one's newest value (None: no row remains)."""
+    value of the row before it) and return each one's newest value (None: no row remains).
+    Values are compared as read (opened) and written as the ledger writes them: sealed for a
+    question that may hold an identifier (ledger.change_value)."""
     last = dict.fromkeys(questions, NOTHING)
     for change_id, question, old, new in (
             HouseholdChange.select(HouseholdChange.id, HouseholdChange.question,
@@ -123,7 +128,8 @@ def _rechain(household_id: int, questions: set) -> dict:
                    HouseholdChange.question.in_(sorted(questions)))
             .order_by(HouseholdChange.version, HouseholdChange.id).tuples()):
         if old != last[question]:
-            HouseholdChange.update(old_value=last[question]).where(
+            HouseholdChange.update(old_value=ledger.change_value(
+                spec, question, json.loads(last[question]))).where(
                 HouseholdChange.id == change_id).execute()
         last[question] = new
     return {question: json.loads(text) for question, text in last.items()}
@@ -160,14 +166,13 @@ def _scrub_resolve_events(household_id: int, given: Given) -> None:
             AuditEvent.update(detail=_dump(found)).where(AuditEvent.id == event_id).execute()
 
 
-def _save(household: Household, now: dict, touched: set) -> None:
-    """The household's current answers and what follows them: address, ID key, kept cells and
-    the answer index of the questions touched."""
-    address = now.get(LEDGER_ADDRESS)
-    address = address if isinstance(address, str) else ""
-    fields = {"current": _dump(now), "address": address[:500],
-              "address_key": ledger.normalise_address(address)[:500], "id_key": ledger.id_key(now)}
-    spec = household_index.spec_for(household.form_id)
+def _save(household: Household, spec, now: dict, touched: set) -> None:
+    """The household's current answers and what follows them: address and the look-up hashes
+    (ledger.lookup_keys: address, ID number, phone), kept cells and the answer index of the
+    questions touched. Written through the model, so the sealed columns are sealed."""
+    fields = {"current": _dump(now), **ledger.lookup_keys(now)}
+    if not isinstance(now.get(LEDGER_ADDRESS), str):    # no address remains: none is kept
+        fields.update(address="", address_key="")
     if spec is not None:
         fields.update(cells.columns(spec, now))
         household_index.replace_answers(spec, household.id, now, touched)

@@ -12,7 +12,12 @@ A restore goes into an EMPTY database only (a non-empty one is refused and left 
 reads the backup's schema version first: one newer than this release is refused; an older one is
 restored and then upgraded like `doorstep init` would. Keys for encrypted fields live in
 `instance/` or the environment, never in the database: they are not in a backup, and must be kept
-(and restored) apart from it.
+(and restored) apart from it. A restore reads which field key the backup's values are sealed under
+(the newest `field_key_in_use` the database recorded, else the key of its newest sealed audit
+entry) and is refused, with nothing changed, when
+this installation's key ring lacks it or no lookup key is set; once restored, one stored address
+hash is checked against the lookup key, so a different lookup key is named at once instead of
+every search and duplicate check quietly finding nothing.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from service.storage import schema
+from service.storage import schema, sealing
 from service.storage.db import db, is_sqlite
 
 
@@ -64,13 +69,115 @@ def restore(url: str, file: str) -> tuple[int, list[int]]:
     if tables:
         raise BackupError(f"the database is not empty ({tables} table(s)): restore only into an "
                           "empty database; nothing was changed")
+    _check_keys(_sqlite_key(file) if is_sqlite() else _pg_key(file))
     if is_sqlite():
         _sqlite_restore(file, db.obj.database)
     else:
         _pg_restore(url, file)
     db.close()
     db.connect()
-    return version, schema.upgrade()
+    upgraded = schema.upgrade()
+    _check_lookup_key()
+    return version, upgraded
+
+
+# --- the keys a backup needs --------------------------------------------------------------------
+
+def _keys_where() -> str:
+    where = sealing._sealer().config.get("KEYS_DIR")
+    return (f"field.key and lookup.key in {where}, or DOORSTEP_FIELD_KEY and "
+            "DOORSTEP_LOOKUP_KEY")
+
+
+def _check_keys(needed: str | None) -> None:
+    """Refuse (nothing changed yet) to restore without both keys, or with a key ring that lacks
+    the field key the backup's values are sealed under (`needed`; None: nothing in the backup
+    says, as in one from before encryption, whose values the upgrade seals with the keys here)."""
+    sealer = sealing._sealer()
+    try:
+        ring = sealer.ring()
+    except sealing.SealingError:
+        ring = None
+    if ring is None:
+        problem = "no field key is configured here"
+    elif needed is not None and needed not in ring.keys:
+        problem = f"the key ring here ({ring.source}) does not hold field key {needed}"
+    elif sealer.lookup_key is None:
+        problem = "no lookup key is configured here"
+    else:
+        return
+    sealed = f"the backup's values are sealed under field key {needed}" if needed else \
+        "a restored database needs the keys its values were sealed with"
+    raise BackupError(f"{sealed}, but {problem}: put the keys kept apart from the backups in "
+                      f"place ({_keys_where()}) and restore again; nothing was changed")
+
+
+def _check_lookup_key() -> None:
+    """One stored address hash made again with this installation's lookup key: a different key
+    would leave every search and duplicate check finding nothing, without an error. (After the
+    upgrade: a backup from before the keyed hashes has them made with this key by then.)"""
+    from service.storage.models import Household
+    for address, key in (Household.select(Household.address, Household.address_key)
+                         .where(Household.address_key != "").limit(20).tuples()):
+        if len(address) < 500:             # (a longer one was hashed whole, stored cut)
+            if sealing.lookup_hash("address", address) != key:
+                raise BackupError("restored, but the lookup key here is not the one the "
+                                  "backup's hashes were made with: put the lookup key kept apart "
+                                  f"from the backups in place ({_keys_where()}) before starting "
+                                  "Doorstep, or searches and duplicate checks find nothing")
+            return
+
+
+def _sqlite_key(file: str) -> str | None:
+    """The field key a SQLite backup's values need (see `_newest_key`)."""
+    table = _audit_table()
+    with sqlite3.connect(f"file:{Path(file).resolve()}?mode=ro", uri=True) as copy:
+        if not copy.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+            return None
+        recorded = copy.execute(f'SELECT "target" FROM "{table}" WHERE "action" = ? '
+                                'ORDER BY "id" DESC LIMIT 1', (sealing.KEY_IN_USE,)).fetchone()
+        sealed = copy.execute(f'SELECT "detail" FROM "{table}" WHERE "detail" LIKE ? '
+                              'ORDER BY "id" DESC LIMIT 1', (sealing.PREFIX + "%",)).fetchone()
+    return _newest_key(recorded and recorded[0], sealed and sealed[0])
+
+
+def _newest_key(recorded: str | None, sealed: str | None) -> str | None:
+    """The field key id the database recorded last as in use (`doorstep init`, rotation), else
+    the one its newest sealed audit entry was sealed under (None: nothing sealed)."""
+    if recorded:
+        return recorded.removeprefix("key:")
+    match = sealing.SEALED.fullmatch(sealed or "")
+    return match.group(1) if match else None
+
+
+def _pg_key(file: str) -> str | None:
+    """The field key a pg_dump backup's values need (see `_newest_key`), from its audit rows read
+    back as pg_restore writes them (streamed: the log may be long)."""
+    table, columns = _audit_table(), None
+    newest = {"recorded": (-1, None), "sealed": (-1, None)}
+    with subprocess.Popen([_tool("pg_restore"), "--data-only", f"--table={table}", "--file=-",
+                           file], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          encoding="utf-8", errors="replace") as dump:
+        for line in dump.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("COPY ") and f"{table} (" in line:
+                columns = [c.strip().strip('"') for c in
+                           line[line.index("(") + 1:line.rindex(")")].split(",")]
+            elif columns is not None and line == "\\.":
+                columns = None
+            elif columns is not None:
+                row = dict(zip(columns, line.split("\t")))
+                kind, value = (("recorded", row["target"]) if row["action"] == sealing.KEY_IN_USE
+                               else ("sealed", row["detail"]))
+                if value.startswith(sealing.PREFIX if kind == "sealed" else "") and \
+                        int(row["id"]) > newest[kind][0]:
+                    newest[kind] = (int(row["id"]), value)
+    return _newest_key(newest["recorded"][1], newest["sealed"][1])
+
+
+def _audit_table() -> str:
+    from service.storage.models import AuditEvent
+    return AuditEvent._meta.table_name
 
 
 # --- SQLite -------------------------------------------------------------------------------------
