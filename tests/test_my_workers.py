@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import CookieJar
 from urllib.error import HTTPError
@@ -62,7 +64,18 @@ def server(tmp_path_factory):
     log = tmp / "gunicorn.log"
     with live.served(env, log, "-w", "2", "--access-logfile", "-",
                      "--access-logformat", "pid=%(p)s %(m)s %(U)s %(s)s") as base:
+        both_workers_up(base, log)
         yield base, log
+
+
+def both_workers_up(base, log, seconds: float = 60) -> None:
+    """Wait until each worker has answered a page: on a loaded machine the second one may still
+    be starting when the first answers, and would then take no part in the test."""
+    deadline = time.monotonic() + seconds
+    while len(set(re.findall(r"pid=<?(\d+)>? GET /healthz", log.read_text()))) < 2:
+        assert time.monotonic() < deadline, "the second gunicorn worker never answered"
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: urllib.request.urlopen(f"{base}/healthz").read(), range(4)))
 
 
 def all_at_once(attempts):
