@@ -25,6 +25,12 @@ class LiveServer:
     url: str            # http://127.0.0.1:<port>
     database: Path      # the SQLite file the server writes
 
+    @property
+    def keys(self) -> Path:
+        """Where `doorstep init` wrote the server's field and lookup keys (its instance folder):
+        an app of the test's own on the same database needs them."""
+        return self.database.parent / "instance"
+
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):

@@ -43,7 +43,8 @@ def store_household(live_server, area_code) -> str:
     from service.storage.db import db
     from service.storage.models import Area
     from service.records.submissions import Attribution, store
-    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}", "TESTING": True,
+    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}",
+                      "KEYS_DIR": str(live_server.keys), "TESTING": True,
                       "FORMS_DIR": str(ROOT / "forms"), "SECRET_KEY": "browser-test-secret"})
     with app.app_context(), db.connection_context():
         spec = app.extensions["doorstep.catalog"].get("household")

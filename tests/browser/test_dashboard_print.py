@@ -39,7 +39,8 @@ def surveyed_area(live_server):
     """An area with 40 synthetic households of the demo `household` form, and its manager, in the
     live database; the form's Chinese title."""
     suffix = secrets.token_hex(3)
-    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}", "SECRET_KEY": "x",
+    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}",
+                      "KEYS_DIR": str(live_server.keys), "SECRET_KEY": "x",
                       "FORMS_DIR": str(ROOT / "forms")})
     rng = random.Random(20260301)
     with app.app_context(), db.atomic():

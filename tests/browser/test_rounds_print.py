@@ -38,7 +38,8 @@ def street_round(live_server):
     """A street with a community and two grids, IN_GRID households in the first grid (all but a
     few not yet visited) and 10 in the second; a round of the street; its manager."""
     suffix = secrets.token_hex(3)
-    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}", "SECRET_KEY": "x",
+    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}",
+                      "KEYS_DIR": str(live_server.keys), "SECRET_KEY": "x",
                       "FORMS_DIR": str(ROOT / "forms")})
     rng = random.Random(20260301)
     with app.app_context(), db.atomic():

@@ -28,7 +28,8 @@ PASSWORD = "print-shop-2025"
 def thirty_links(live_server):
     """An area with three surveyors and 10 cards each, and its manager, in the live database."""
     suffix = secrets.token_hex(3)
-    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}", "SECRET_KEY": "x",
+    app = create_app({"DATABASE_URL": f"sqlite:///{live_server.database}",
+                      "KEYS_DIR": str(live_server.keys), "SECRET_KEY": "x",
                       "FORMS_DIR": str(ROOT / "forms")})
     with app.app_context(), db.atomic():
         area = areas.create(f"PRINT-{suffix}", "打印社区")
