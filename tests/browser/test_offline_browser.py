@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, RestartableServer, csp_violations
+from .conftest import (
+    CHROMIUM, CHROMIUM_ARGS, ROOT, RestartableServer, csp_violations, server_keys,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,6 +67,8 @@ def submissions(server) -> list[dict]:
             ORDER BY s.id""").fetchall()
         answers = db.execute("SELECT submission_id, question, item, value FROM answer").fetchall()
     out = []
+    with server_keys(server.database) as opened:      # identifiers are sealed at rest
+        answers = [(sid, q, item, opened(value)) for sid, q, item, value in answers]
     for row in rows:
         found = {(q, item, value) for sid, q, item, value in answers if sid == row["id"]}
         out.append({**dict(row), "answers": found})

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import server_keys
+
 from .test_visit_offline_browser import (  # noqa: F401  (server: a fixture)
     phone, query, server, sign_in,
 )
@@ -40,7 +42,11 @@ def round_server(server, tmp_path):
 
 
 def code_of(server, address):
-    return query(server, "SELECT code FROM household WHERE address = ?", address)[0][0]
+    """A household's code by its address (sealed at rest: opened with the server's keys)."""
+    with server_keys(server.home / "doorstep.db") as opened:
+        [code] = [code for code, sealed in query(server, "SELECT code, address FROM household")
+                  if opened(sealed) == address]
+    return code
 
 
 def standing(server, code):
@@ -144,7 +150,8 @@ def test_the_rounds_not_yet_list_without_signal_and_its_figures_once_sent(browse
         assert standing(server, h[0]) == ("attempted", 1)
         assert standing(server, h[1]) == ("done", 0)
         current = query(server, "SELECT current FROM household WHERE code = ?", h[1])[0][0]
-        assert json.loads(current)["size"] == 4
+        with server_keys(server.home / "doorstep.db") as opened:
+            assert json.loads(opened(current))["size"] == 4
 
         page.reload()
         expect(page.locator("#round-progress .round-done")).to_have_text("已完成 2 / 5 户（40%）")

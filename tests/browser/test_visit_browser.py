@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from .. import live
 from ..live import BIN, ROOT
+from .conftest import server_keys
 
 pytestmark = pytest.mark.browser
 
@@ -90,6 +91,7 @@ def test_a_surveyor_revisits_a_household_on_a_phone(browser, ledger_server):
                 page.wait_for_timeout(200)
         finally:
             con.close()
-        assert version == 2 and json.loads(current)["size"] == 3
+        with server_keys(database) as opened:
+            assert version == 2 and json.loads(opened(current))["size"] == 3
     finally:
         context.close()

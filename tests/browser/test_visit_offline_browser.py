@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from .. import live
 from ..live import ROOT
-from .conftest import RestartableServer
+from .conftest import RestartableServer, server_keys
 
 pytestmark = pytest.mark.browser
 
@@ -60,8 +60,13 @@ def query(server, sql, *args):
 
 
 def household(server, address):
-    code, version, current = query(
-        server, "SELECT code, version, current FROM household WHERE address = ?", address)[0]
+    """A household's code, version and current answers by its address (sealed at rest: opened
+    with the server's keys)."""
+    with server_keys(server.database) as opened:
+        [(code, version, current)] = [
+            (code, version, opened(current)) for code, version, current, sealed
+            in query(server, "SELECT code, version, current, address FROM household")
+            if opened(sealed) == address]
     return code, version, json.loads(current)
 
 
@@ -214,8 +219,9 @@ def test_two_surveyors_offline_on_one_household_make_one_conflict_the_office_res
         conflicts = query(server, "SELECT id, question, kept_value, visit_value FROM "
                           "household_conflict WHERE resolved_at IS NULL")
         assert len(conflicts) == 1 and conflicts[0][1] == "size"
-        assert {json.loads(conflicts[0][2]), json.loads(conflicts[0][3])} == {4, 6}
-        chosen = json.loads(conflicts[0][3])
+        with server_keys(server.database) as opened:       # conflicts are sealed at rest
+            kept, chosen = (json.loads(opened(v)) for v in conflicts[0][2:4])
+        assert {kept, chosen} == {4, 6}
 
         office = browser.new_context()
         try:
