@@ -42,7 +42,10 @@ def unreadable_input() -> bool:
     """Whether a query or form value of this request holds what UNREADABLE refuses."""
     if any(ENDLESS_NUMBER.match(value) for value in request.args.values()):
         return True
-    sources = (request.args, request.form) if request.method == "POST" else (request.args,)
+    # a post's fields, not an upload's (a workbook or ledger is read, with its own limit, by its
+    # view; parsing it here would meet the general size limit first)
+    posted = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded"
+    sources = (request.args, request.form) if posted else (request.args,)
     for values in sources:
         for name, value in values.items(multi=True):
             if UNREADABLE.search(name) or UNREADABLE.search(value):

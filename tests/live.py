@@ -76,3 +76,16 @@ def doorstep_init(env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
     assert init.returncode == 0, init.stderr
     return init
+
+
+@contextlib.contextmanager
+def server_keys(keys_dir):
+    """`sealing.unseal` with the keys `doorstep init` wrote for a server (its instance folder),
+    for a test that reads the server's database itself: identifiers are sealed at rest."""
+    from service.storage import sealing
+    before = sealing._last
+    sealing._last = sealing.Sealer({"KEYS_DIR": str(keys_dir)})
+    try:
+        yield sealing.unseal
+    finally:
+        sealing._last = before

@@ -421,8 +421,9 @@ def test_the_scripts_are_what_the_page_loads(client):
     page = client.get(FORM).text
     loaded = {Path(s.split("?")[0]).name for s in re.findall(r'<script src="([^"]+)"', page)}
     # visits.js: a household's visit page's own, on top of these (tests/test_visits.py);
-    # admin.js the office's pages', thanks.js the thank-you page's
-    assert loaded == {p.name for p in SCRIPTS} - {"sw.js", "visits.js", "admin.js", "thanks.js"}
+    # admin.js the office's pages', thanks.js the thank-you page's, api-docs.js the API's docs
+    assert loaded == {p.name for p in SCRIPTS} - {"sw.js", "visits.js", "admin.js", "thanks.js",
+                                                  "api-docs.js"}
 
 
 # What the outbox makes of each answer

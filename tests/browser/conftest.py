@@ -6,7 +6,6 @@ cannot download its own browser here.
 """
 from __future__ import annotations
 
-import contextlib
 
 import os
 import subprocess
@@ -122,17 +121,10 @@ def restartable_server(tmp_path):
         server.stop()
 
 
-@contextlib.contextmanager
 def server_keys(database):
     """`sealing.unseal` with the keys of the server writing `database` (its instance folder
     beside it), for a test that reads the server's SQLite file itself: identifiers are sealed."""
-    from service.storage import sealing
-    before = sealing._last
-    sealing._last = sealing.Sealer({"KEYS_DIR": str(Path(database).parent / "instance")})
-    try:
-        yield sealing.unseal
-    finally:
-        sealing._last = before
+    return live.server_keys(Path(database).parent / "instance")
 
 
 def csp_violations(context) -> list[str]:
