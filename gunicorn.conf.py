@@ -29,8 +29,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 20))
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-")
-# ... %(M)s: the request's duration in milliseconds, so slow requests stand out in the log
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+# ... %(M)s: the request's duration in milliseconds, so slow requests stand out in the log. The
+# path is logged without its query string and without the referring page: a search typed on the
+# visit list (/visit?q=a phone or ID number) or an office filter must not land in a plain log.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
