@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 BIND ?= 0.0.0.0:8000
 MO := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/*.po))
 
-.PHONY: run test install chromium nodejs java bench wrk schema-v1 check clean messages
+.PHONY: run test install chromium nodejs java pgclient bench wrk schema-v1 check clean messages
 
 install: $(STAMP) $(MO)
 
@@ -53,6 +53,13 @@ java:
 	  echo "installing Debian's headless Java for ODK Validate"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 
+# `doorstep backup` and `restore` on PostgreSQL run pg_dump and pg_restore (tests/test_backup.py):
+# install Debian's PostgreSQL client when they are missing.
+pgclient:
+	@{ command -v pg_dump && command -v pg_restore; } >/dev/null || { \
+	  echo "installing Debian's postgresql-client for the backup tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
+
 # acorn checks that every script parses as ES2017: pinned in package-lock.json, installed into
 # node_modules by `npm ci` (the tests never fetch it). npm ci writes node_modules/.package-lock.json.
 node_modules/.package-lock.json: package.json package-lock.json | nodejs
@@ -61,7 +68,7 @@ node_modules/.package-lock.json: package.json package-lock.json | nodejs
 # The whole suite on SQLite, then again on PostgreSQL when one answers at TEST_DATABASE_URL (default
 # postgresql://127.0.0.1:5432/test; with CI=true it must answer). The browser tests run once, on SQLite.
 # CI mode is CI=true exactly, here and in the tests (tests/ci.py): then nothing may be skipped.
-test: install chromium java node_modules/.package-lock.json
+test: install chromium java pgclient node_modules/.package-lock.json
 	$(BIN)/doorstep forms check
 	$(BIN)/pytest -q
 	@if $(BIN)/python -m tests.databases; then \
