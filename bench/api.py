@@ -27,11 +27,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,9 +40,9 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ledger import _cpu, _met, _progress, _time_get, make_app  # noqa: E402 (after the path)
+from bench.ledger import _met, _progress, _time_get, make_app  # noqa: E402 (after the path)
 from bench.ledger import load as load_households  # noqa: E402
-from bench.servers import database, household_answers  # noqa: E402
+from bench.servers import database, household_answers, machine_line  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-api.md"
 FORM = "household"
@@ -166,13 +164,8 @@ def run_database(kind: str, households: int, posts: int) -> dict:
 
 def report(results: list[dict]) -> str:
     loads = [x for r in results for x in r["load_average"]]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
     lines = [
-        "# JSON API benchmark (bench/api.py)", "",
-        f"{dt.date.today()} · commit {commit} · {_cpu()}, {os.cpu_count()} cores · Python "
-        f"{platform.python_version()} · 1-minute load average during the run "
-        f"{min(loads):.1f}–{max(loads):.1f} (the machine is shared)", "",
+        "# JSON API benchmark (bench/api.py)", "", machine_line(loads), "",
         f"Data: {results[0]['submissions']:,} submissions of the `household` form "
         "(bench/ledger.py's loader: households with 5 visits each). Pages of "
         f"{PAGE:,} responses through the Flask test client with an admin token: median of 5 "

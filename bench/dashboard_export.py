@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import download, peak_mb, rss_mb  # noqa: E402 (after the path)
+from bench.servers import cpu_model, download, peak_mb, rss_mb  # noqa: E402 (after the path)
 
 RESULTS = ROOT / "bench" / "RESULTS-dashboard.md"
 FORM = "household"
@@ -273,14 +273,6 @@ def child_baseline(source: str, out: str) -> dict:
 
 # --- the report ------------------------------------------------------------------------------
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def report(results: list[dict], checks: list[tuple]) -> str:
@@ -288,7 +280,7 @@ def report(results: list[dict], checks: list[tuple]) -> str:
     lines = [
         "# Dashboard and export benchmark (bench/dashboard_export.py)",
         "",
-        f"{dt.date.today()} · {_cpu()}, {os.cpu_count()} cores · Python "
+        f"{dt.date.today()} · {cpu_model()}, {os.cpu_count()} cores · Python "
         f"{platform.python_version()} · SQLite {sqlite3.sqlite_version} · form `{FORM}` · "
         f"1-minute load average during the run {min(loads):.1f}–{max(loads):.1f}",
         "",

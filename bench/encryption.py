@@ -39,6 +39,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.servers import cpu_model  # noqa: E402 (after the path)
 
 FORM = "household"
 GOAL = 1.2
@@ -230,7 +231,7 @@ def run_database(kind: str, posts: int, rounds: int, export_rows: int, exports: 
 
 def report(results: list[dict]) -> str:
     lines = [f"Sealing identifiers at rest ({platform.machine()}, {platform.python_version()}, "
-             f"{_cpu()}); goal: with sealing at most {GOAL}x the cost without.", "",
+             f"{cpu_model()}); goal: with sealing at most {GOAL}x the cost without.", "",
              "| database | measure | sealing off | sealing on | on ÷ off |",
              "|---|---|---|---|---|"]
     for r in results:
@@ -245,15 +246,6 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -44,7 +44,6 @@ import datetime as dt
 import io
 import json
 import os
-import platform
 import random
 import secrets
 import shutil
@@ -59,6 +58,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.servers import machine_line  # noqa: E402 (after the path)
 
 RESULTS = ROOT / "bench" / "RESULTS-ledger.md"
 FORM = "household"
@@ -604,14 +604,6 @@ def _progress(done: int, total: int) -> None:
 
 # --- the report ----------------------------------------------------------------------------
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _met(ok: bool) -> str:
@@ -620,13 +612,8 @@ def _met(ok: bool) -> str:
 
 def report(results: list[dict]) -> str:
     loads = [x for r in results for x in r["load_average"]]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
     lines = [
-        "# Household ledger benchmark (bench/ledger.py)", "",
-        f"{dt.date.today()} · commit {commit} · {_cpu()}, {os.cpu_count()} cores · Python "
-        f"{platform.python_version()} · 1-minute load average during the run "
-        f"{min(loads):.1f}–{max(loads):.1f} (the machine is shared)", "",
+        "# Household ledger benchmark (bench/ledger.py)", "", machine_line(loads), "",
         f"Data: {results[0]['n']:,} households of the `household` form, {VISITS} visits each "
         "(submissions with their household_change rows, written by the loader; 1% possible "
         "duplicates, 0.5% with an open conflict), in 16 grids of 4 communities. Times through the "

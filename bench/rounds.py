@@ -75,7 +75,6 @@ import secrets
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,7 +86,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import ledger  # noqa: E402
+from bench import ledger, servers  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-rounds.md"
 FORM = ledger.FORM
@@ -644,12 +643,11 @@ def section(results: list[dict]) -> list[str]:
 
 def report(results: list[dict]) -> str:
     loads = [x for r in results for x in r["load_average"]]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
     posts = results[0]["posts"]["none"]["posts"]
     lines = [
         "# Survey rounds benchmark (bench/rounds.py)", "",
-        f"{dt.date.today()} · commit {commit} · {ledger._cpu()}, {os.cpu_count()} cores · "
+        f"{dt.date.today()} · commit {servers.commit()} · {servers.cpu_model()}, "
+        f"{os.cpu_count()} cores · "
         f"Python {platform.python_version()} · SQLite {sqlite3.sqlite_version} · "
         "PostgreSQL at 127.0.0.1 · 1-minute load average during the run "
         f"{min(loads):.1f}–{max(loads):.1f} (the machine is shared)", "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import platform
 import random
 import secrets
 import signal
@@ -210,3 +211,28 @@ def download(client, path: str, out) -> dict:
     response.close()
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
             "bytes": written}
+
+
+def cpu_model() -> str:
+    """The processor's model name, for a benchmark's report."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def commit() -> str:
+    """The checked-out commit, short, for a benchmark's report."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def machine_line(loads: list[float]) -> str:
+    """A report's line saying when, on what and under what load it was measured."""
+    return (f"{dt.date.today()} · commit {commit()} · {cpu_model()}, {os.cpu_count()} cores · "
+            f"Python {platform.python_version()} · 1-minute load average during the run "
+            f"{min(loads):.1f}–{max(loads):.1f} (the machine is shared)")

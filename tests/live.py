@@ -9,8 +9,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlencode
 
 import pytest
 
@@ -89,3 +91,28 @@ def server_keys(keys_dir):
         yield sealing.unseal
     finally:
         sealing._last = before
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class ClientAt:
+    """One browser at one address behind a (pretend) proxy: its own cookies, its address in
+    X-Forwarded-For, redirects answered as they come (a sign-in's 302 is its outcome)."""
+
+    def __init__(self, base: str, address: str):
+        self.base, self.address = base, address
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirect())
+
+    def request(self, path, data=None) -> tuple[int, str]:
+        body = urlencode(data, doseq=True).encode() if data is not None else None
+        asked = urllib.request.Request(self.base + path, body,
+                                       headers={"X-Forwarded-For": self.address})
+        try:
+            with self.opener.open(asked, timeout=60) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()

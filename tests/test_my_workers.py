@@ -11,10 +11,6 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from http.cookiejar import CookieJar
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 import pytest
 
@@ -26,26 +22,8 @@ pytestmark = pytest.mark.slow
 LIMIT_RECEIPT, LIMIT_IP, AT_ONCE = 3, 6, 12
 
 
-class NoRedirect(HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Phone:
+class Phone(live.ClientAt):
     """One browser at one address: its own cookies, its address in X-Forwarded-For."""
-
-    def __init__(self, base: str, address: str):
-        self.base, self.address = base, address
-        self.opener = build_opener(HTTPCookieProcessor(CookieJar()), NoRedirect())
-
-    def request(self, path, data=None) -> tuple[int, str]:
-        body = urlencode(data, doseq=True).encode() if data is not None else None
-        asked = Request(self.base + path, body, headers={"X-Forwarded-For": self.address})
-        try:
-            with self.opener.open(asked, timeout=60) as r:
-                return r.status, r.read().decode()
-        except HTTPError as e:
-            return e.code, e.read().decode()
 
     def token(self, path) -> str:
         status, page = self.request(path)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from http.cookiejar import CookieJar
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 import pytest
 
@@ -21,27 +17,12 @@ pytestmark = pytest.mark.slow
 OWNER, OWNER_PASSWORD = "clerk", "lantern-orchard-river-42"
 
 
-class NoRedirect(HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-class Browser:
+class Browser(live.ClientAt):
     """One browser at one address: its own cookies and the sign-in page's CSRF token."""
 
     def __init__(self, base: str, address: str):
-        self.base, self.address = base, address
-        self.opener = build_opener(HTTPCookieProcessor(CookieJar()), NoRedirect())
+        super().__init__(base, address)
         self.token = hidden(self.request("/admin/login")[1], "csrf_token")
-
-    def request(self, path, data=None) -> tuple[int, str]:
-        body = urlencode(data).encode() if data is not None else None
-        req = Request(self.base + path, body, headers={"X-Forwarded-For": self.address})
-        try:
-            with self.opener.open(req, timeout=60) as r:
-                return r.status, r.read().decode()
-        except HTTPError as e:
-            return e.code, e.read().decode()
 
     def sign_in(self, username, password) -> int:
         return self.request("/admin/login", {"username": username, "password": password,
